@@ -1,0 +1,1 @@
+"""The ``irl`` command line: thin parsing and printing over the library."""

@@ -1,0 +1,47 @@
+"""Helpers shared by the CLI subcommands: errors, JSON options, output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import numpy as np
+
+
+class CLIError(Exception):
+    """Bad input from the user: printed as one line, exit code 2, no traceback."""
+
+
+def parse_json_object(text: str | None, option: str) -> dict[str, Any]:
+    """Parse a ``--xxx-kwargs`` JSON option into a dict, or raise CLIError naming the option."""
+    if text is None:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise CLIError(f"{option} is not valid JSON: {exc.msg} at position {exc.pos}") from None
+    if not isinstance(value, dict):
+        raise CLIError(f"{option} must be a JSON object, got {type(value).__name__}")
+    return value
+
+
+def to_jsonable(x: Any) -> Any:
+    """Plain-Python copy of ``x`` (numpy scalars and arrays included) for ``json.dumps``."""
+    if isinstance(x, dict):
+        return {str(k): to_jsonable(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [to_jsonable(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    if isinstance(x, float) and not np.isfinite(x):
+        return None
+    return x
+
+
+def print_json(obj: Any) -> None:
+    """Print one JSON object on one line (the last line of a ``--json`` run)."""
+    sys.stdout.write(json.dumps(to_jsonable(obj), sort_keys=True) + "\n")
+    sys.stdout.flush()

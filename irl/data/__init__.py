@@ -1,0 +1,31 @@
+"""irl.data: demonstrations — one in-memory type (Demos), the .npz format, and its validation.
+
+This layer imports nothing else of ``irl``; it only asks gymnasium about env ids.
+"""
+
+from irl.data.demos import Demos
+from irl.data.env_check import check_in_space, env_spaces, validate_against_env
+from irl.data.io import load_demos, save_demos
+from irl.data.validation import (
+    FORMAT_VERSION,
+    KNOWN_FORMAT_VERSIONS,
+    DemoFormatError,
+    parse_metadata,
+    validate_arrays,
+    validate_metadata,
+)
+
+__all__ = [
+    "FORMAT_VERSION",
+    "KNOWN_FORMAT_VERSIONS",
+    "DemoFormatError",
+    "Demos",
+    "check_in_space",
+    "env_spaces",
+    "load_demos",
+    "parse_metadata",
+    "save_demos",
+    "validate_against_env",
+    "validate_arrays",
+    "validate_metadata",
+]

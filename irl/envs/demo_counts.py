@@ -1,0 +1,114 @@
+"""Demonstrations on a tabular MDP, counted on the same footing as model visitation.
+
+Exact MaxEnt IRL compares the demos' state-action counts with the visitation of
+the model policy. The two only compare if they cover the same steps:
+
+- counts are ``γ^t``-weighted (γ = ``mdp.gamma``) and averaged over episodes;
+- an episode that **terminated** after L < T steps sits in the absorbing state for
+  the remaining steps; its counts there are spread uniformly over actions (the
+  absorbing reward is fixed at 0, so they never enter a gradient);
+- an episode **truncated** after L steps (time limit, or data that just stops)
+  says nothing about steps L, L+1, ...; so the model's mass for it is removed at
+  step L: ``start_mass`` holds ``+1/E`` at each episode's first state at t = 0 and
+  ``-1/E`` at a truncated episode's last next-state at t = L.
+
+``start_mass`` is ``(T, S)`` for a finite horizon (pass it as ``initial`` to
+:func:`irl.solvers.visitation`), and ``(S,)`` for an infinite one, where the
+truncation term carries its discount ``γ^L`` directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from irl.data import Demos
+from irl.envs.tabular import MDPError, TabularMDP
+
+
+@dataclass(frozen=True, eq=False)
+class DemoCounts:
+    """Demos mapped onto a tabular MDP.
+
+    Fields (N demo steps, E episodes, S states incl. absorbing, A actions):
+        states, actions, timesteps: ``(N,)`` int64 per demo step.
+        weights: ``(N,)`` ``γ^t / E`` per step.
+        counts: ``(S, A)`` ``Σ_steps weights · e(s_t, a_t)`` plus absorbing padding.
+        start_mass: ``(T, S)`` or ``(S,)`` signed start mass for the model's forward pass.
+        n_episodes: E.
+    """
+
+    states: torch.Tensor
+    actions: torch.Tensor
+    timesteps: torch.Tensor
+    weights: torch.Tensor
+    counts: torch.Tensor
+    start_mass: torch.Tensor
+    n_episodes: int
+
+    def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> DemoCounts:
+        """A copy on ``device`` with the floating tensors in ``dtype``."""
+        f = lambda x: x.to(device=device, dtype=dtype or x.dtype)  # noqa: E731
+        i = lambda x: x.to(device=device)  # noqa: E731
+        return DemoCounts(
+            i(self.states), i(self.actions), i(self.timesteps), f(self.weights), f(self.counts), f(self.start_mass),
+            self.n_episodes,
+        )
+
+
+def demo_counts(mdp: TabularMDP, demos: Demos, *, dtype: torch.dtype = torch.float64) -> DemoCounts:
+    """Count ``demos`` on ``mdp`` (see the module docstring); observations must be state indices."""
+    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
+    obs = _as_indices(demos.observations, "observations", mdp.n_env_states)
+    nxt = _as_indices(demos.next_observations, "next_observations", mdp.n_env_states)
+    act = _as_indices(demos.actions, "actions", A)
+    t = demos.timestep.astype(np.int64)
+    lengths = demos.episode_lengths
+    if T is not None and lengths.max() > T:
+        i = int(np.argmax(lengths))
+        raise MDPError(f"demo episode {i} has {int(lengths[i])} steps, more than the horizon {T}")
+    E = demos.n_episodes
+    gamma = mdp.gamma
+    w = gamma ** t.astype(np.float64) / E
+
+    counts = np.zeros((S, A))
+    np.add.at(counts, (obs, act), w)
+    last = demos.episode_ends - 1
+    terminated = demos.terminals[last]
+    if mdp.absorbing is not None:
+        for L in lengths[terminated]:
+            rest = (gamma ** np.arange(L, T)).sum() if T is not None else gamma**L / (1 - gamma)
+            counts[mdp.absorbing] += rest / E / A
+    starts = obs[demos.episode_starts]
+    truncated = ~terminated & ((lengths < T) if T is not None else np.ones(E, dtype=bool))
+    if T is not None:
+        start_mass = np.zeros((T, S))
+        np.add.at(start_mass[0], starts, 1.0 / E)
+        np.add.at(start_mass, (lengths[truncated], nxt[last[truncated]]), -1.0 / E)
+    else:
+        start_mass = np.zeros(S)
+        np.add.at(start_mass, starts, 1.0 / E)
+        np.add.at(start_mass, nxt[last[truncated]], -(gamma ** lengths[truncated].astype(np.float64)) / E)
+
+    as_long = lambda x: torch.as_tensor(x, dtype=torch.int64)  # noqa: E731
+    return DemoCounts(
+        states=as_long(obs),
+        actions=as_long(act),
+        timesteps=as_long(t),
+        weights=torch.as_tensor(w, dtype=dtype),
+        counts=torch.as_tensor(counts, dtype=dtype),
+        start_mass=torch.as_tensor(start_mass, dtype=dtype),
+        n_episodes=E,
+    )
+
+
+def _as_indices(x: np.ndarray, key: str, n: int) -> np.ndarray:
+    arr = np.asarray(x)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise MDPError(f"demo '{key}' must be 1-D integer state/action indices for a tabular MDP, got {arr.dtype}{arr.shape}")
+    bad = np.flatnonzero((arr < 0) | (arr >= n))
+    if bad.size:
+        raise MDPError(f"demo '{key}'[{int(bad[0])}] = {int(arr[bad[0]])} is outside 0..{n - 1}")
+    return arr.astype(np.int64)

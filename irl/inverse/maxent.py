@@ -1,0 +1,243 @@
+"""Exact MaxEnt IRL on tabular MDPs (Ziebart et al. 2008; Wulfmeier et al. 2015 for the deep variant).
+
+Every iteration runs one backward pass (soft value iteration) and one forward
+pass (visitation) for the current reward table; the gradient ``counts − D``
+(:mod:`irl.inverse.maxent_objective`) is pushed through the reward model by
+autograd. Linear and tabular rewards give a concave objective, maximised with
+L-BFGS (scipy); an MLP reward is trained with Adam.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.optimize
+import torch
+
+from irl.data import Demos
+from irl.envs.demo_counts import DemoCounts, demo_counts
+from irl.envs.tabular import TabularMDP
+from irl.inverse.maxent_objective import demo_log_likelihood, maxent_objective
+from irl.rewards import make_reward
+
+REWARD_KINDS = ("linear", "tabular", "tabular-state", "mlp")
+
+
+@dataclass
+class MaxEntConfig:
+    """Settings of exact MaxEnt IRL; the CLI builds one from its flags."""
+
+    reward: str = "linear"
+    """Reward model: "linear" (in the MDP's features), "tabular" (state-action), "tabular-state", "mlp"."""
+    l2: float = 1e-3
+    """L2 penalty ``l2/2 · ‖θ‖²`` on the reward parameters (per demo episode)."""
+    max_iters: int = 500
+    """Cap on optimiser iterations (L-BFGS iterations, or Adam steps for the MLP)."""
+    grad_tol: float = 1e-5
+    """Stop when the largest gradient entry of the penalised objective is below this."""
+    hidden: tuple[int, ...] = (64, 64)
+    """MLP hidden layer sizes."""
+    lr: float = 0.01
+    """Adam learning rate (MLP only)."""
+    seed: int = 0
+    """Seeds the reward model's initialisation."""
+    dtype: str = "float64"
+    """Precision of the messages: "float64" or "float32"."""
+    device: str = "cpu"
+    """Device of the messages: "cpu" or "cuda"."""
+
+
+@dataclass
+class MaxEntResult:
+    """What a fit returns.
+
+    Fields:
+        reward_model: the learned ``RewardModel`` (on the CPU, float64).
+        reward_table: ``(n_env_states, A)`` numpy learned reward.
+        policy: soft-optimal policy of the learned reward, ``(S, A)`` or ``(T, S, A)`` tensor.
+        log: one dict per iteration: ``iteration``, ``objective``, ``log_likelihood``,
+            ``grad_norm``, ``feature_gap``.
+        converged: whether the gradient tolerance was met.
+        iterations: optimiser iterations taken.
+        seconds: wall time of the fit.
+        config: the settings used.
+    """
+
+    reward_model: torch.nn.Module
+    reward_table: np.ndarray
+    policy: torch.Tensor
+    log: list[dict[str, float]]
+    converged: bool
+    iterations: int
+    seconds: float
+    config: MaxEntConfig = field(default_factory=MaxEntConfig)
+
+
+def fit(
+    mdp: TabularMDP,
+    demos: Demos | DemoCounts,
+    *,
+    reward: str | None = None,
+    seed: int | None = None,
+    config: MaxEntConfig | None = None,
+    callback: Callable[[dict[str, float]], None] | None = None,
+    **overrides: Any,
+) -> MaxEntResult:
+    """Fit a reward to ``demos`` on ``mdp`` by exact MaxEnt IRL.
+
+    Args:
+        mdp: the tabular model; needs a horizon or a discount (see
+            :func:`irl.runs.fit.mdp_for_demos` to take them from the demos' metadata).
+        demos: demonstrations whose observations and actions are state and action indices.
+        reward, seed: shortcuts for ``config.reward`` and ``config.seed``.
+        config: all settings (:class:`MaxEntConfig`); ``overrides`` replace its fields.
+        callback: called with each iteration's log entry (e.g. a progress bar).
+    """
+    cfg = MaxEntConfig(**{**asdict(config or MaxEntConfig()), **overrides})
+    if reward is not None:
+        cfg.reward = reward
+    if seed is not None:
+        cfg.seed = seed
+    if cfg.reward not in REWARD_KINDS:
+        raise ValueError(f"reward must be one of {', '.join(REWARD_KINDS)}; got {cfg.reward!r}")
+    dtype = {"float64": torch.float64, "float32": torch.float32}[cfg.dtype]
+    work_mdp = mdp.to(cfg.device, dtype)
+    counts = (demos if isinstance(demos, DemoCounts) else demo_counts(mdp, demos)).to(cfg.device, dtype)
+
+    model_kwargs: dict[str, Any] = {"seed": cfg.seed}
+    if cfg.reward == "mlp":
+        model_kwargs["hidden"] = tuple(cfg.hidden)
+    model = make_reward(cfg.reward, mdp.to(dtype=torch.float64), **model_kwargs).double()
+    features = _feature_matrix(mdp)
+
+    log: list[dict[str, float]] = []
+    start = time.perf_counter()
+
+    def evaluate() -> tuple[float, float]:
+        """Penalised objective to minimise; fills the parameters' .grad. Returns (loss, max |grad|)."""
+        model.zero_grad()
+        table = model.table(mdp)
+        ev = maxent_objective(work_mdp, counts, table.to(cfg.device, dtype))
+        params = [p for p in model.parameters() if p.requires_grad]
+        penalty = 0.5 * cfg.l2 * sum((p**2).sum() for p in params)
+        # Minimise −L + penalty: backpropagate −∂L/∂table, add the penalty's own gradient.
+        table.backward(-ev.grad.to(table.device, table.dtype))
+        penalty.backward() if params else None
+        grad_max = max(float(p.grad.abs().max()) for p in params) if params else 0.0
+        entry = {
+            "iteration": len(log),
+            "objective": float(ev.value),
+            "log_likelihood": float(demo_log_likelihood(ev.solution, counts)),
+            "grad_norm": float(torch.sqrt(sum((p.grad**2).sum() for p in params))),
+            "feature_gap": _feature_gap(features, counts.counts, ev.visitation, mdp.n_env_states),
+        }
+        evaluate.last = entry  # type: ignore[attr-defined]
+        return float(-ev.value + penalty), grad_max
+
+    if cfg.reward == "mlp":
+        converged, iterations = _adam(model, evaluate, cfg, log, callback)
+    else:
+        converged, iterations = _lbfgs(model, evaluate, cfg, log, callback)
+
+    model = model.cpu()
+    with torch.no_grad():
+        table = model.table(mdp.to("cpu", torch.float64)).detach()
+    solution = _final_policy(mdp, table)
+    return MaxEntResult(
+        reward_model=model,
+        reward_table=table.numpy().copy(),
+        policy=solution,
+        log=log,
+        converged=converged,
+        iterations=iterations,
+        seconds=time.perf_counter() - start,
+        config=cfg,
+    )
+
+
+def _lbfgs(model, evaluate, cfg, log, callback) -> tuple[bool, int]:
+    params = [p for p in model.parameters() if p.requires_grad]
+    shapes = [p.shape for p in params]
+    sizes = [p.numel() for p in params]
+
+    def set_flat(x: np.ndarray) -> None:
+        with torch.no_grad():
+            for p, chunk in zip(params, np.split(x, np.cumsum(sizes)[:-1])):
+                p.copy_(torch.as_tensor(chunk, dtype=p.dtype).view(p.shape))
+
+    def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
+        set_flat(x)
+        loss, _ = evaluate()
+        g = np.concatenate([p.grad.detach().cpu().numpy().ravel() for p in params])
+        return loss, g
+
+    def on_iteration(xk: np.ndarray) -> None:
+        entry = dict(evaluate.last)  # the last evaluation is at xk (the accepted point)
+        entry["iteration"] = len(log)
+        log.append(entry)
+        if callback:
+            callback(entry)
+
+    x0 = np.concatenate([p.detach().cpu().numpy().ravel() for p in params])
+    del shapes
+    res = scipy.optimize.minimize(
+        fun,
+        x0,
+        jac=True,
+        method="L-BFGS-B",
+        callback=on_iteration,
+        options={"maxiter": cfg.max_iters, "gtol": cfg.grad_tol, "ftol": 0.0, "maxcor": 20},
+    )
+    set_flat(res.x)
+    _, grad_max = evaluate()
+    if not log or log[-1]["objective"] != evaluate.last["objective"]:
+        entry = dict(evaluate.last)
+        entry["iteration"] = len(log)
+        log.append(entry)
+    return bool(grad_max <= cfg.grad_tol), int(res.nit)
+
+
+def _adam(model, evaluate, cfg, log, callback) -> tuple[bool, int]:
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    converged = False
+    it = 0
+    for it in range(1, cfg.max_iters + 1):
+        opt.zero_grad()
+        _, grad_max = evaluate()
+        entry = dict(evaluate.last)
+        log.append(entry)
+        if callback:
+            callback(entry)
+        if grad_max <= cfg.grad_tol:
+            converged = True
+            break
+        opt.step()
+    return converged, it
+
+
+def _final_policy(mdp: TabularMDP, table: torch.Tensor) -> torch.Tensor:
+    from irl.solvers import soft_value_iteration
+
+    return soft_value_iteration(mdp.to("cpu", torch.float64), table).policy
+
+
+def _feature_matrix(mdp: TabularMDP) -> torch.Tensor | None:
+    if mdp.features is None:
+        return None
+    return mdp.features.to("cpu", torch.float64)
+
+
+def _feature_gap(features, counts: torch.Tensor, D: torch.Tensor, n_env: int) -> float:
+    """‖μ_demo − μ_model‖₂ in the MDP's features (state or state-action); nan without features."""
+    if features is None:
+        return float("nan")
+    diff = (counts - D).to("cpu", torch.float64)
+    if features.ndim == 2:
+        mu = features.T @ diff.sum(-1)
+    else:
+        mu = torch.einsum("saf,sa->f", features, diff)
+    return float(mu.norm())

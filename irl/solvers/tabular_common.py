@@ -1,0 +1,63 @@
+"""Shared pieces of the exact tabular solvers: reward tables and the transition operator."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from irl.envs.tabular import TabularMDP
+
+
+def reward_table(mdp: TabularMDP, reward: Any) -> torch.Tensor:
+    """Return the ``(S, A)`` reward tensor for ``mdp`` from ``(S,)`` or ``(S, A)`` input.
+
+    ``reward`` may be a torch tensor or numpy array; the result keeps its device and
+    (floating) dtype, numpy float32 stays float32, integers become float64. Rows may
+    count the environment's states (the absorbing row is appended) or all states;
+    the absorbing state's reward is always 0.
+    """
+    r = torch.from_numpy(np.ascontiguousarray(reward)) if isinstance(reward, np.ndarray) else torch.as_tensor(reward)
+    if not r.is_floating_point():
+        r = r.to(torch.float64)
+    S, A = mdp.n_states, mdp.n_actions
+    if r.ndim == 1:
+        r = r[:, None].expand(r.shape[0], A)
+    if r.ndim != 2 or r.shape[1] != A or r.shape[0] not in (S, mdp.n_env_states):
+        raise ValueError(
+            f"reward must have shape ({mdp.n_env_states},) or ({mdp.n_env_states}, {A})"
+            + (f" (or {S} rows with the absorbing state)" if mdp.absorbing is not None else "")
+            + f"; got {tuple(r.shape)}"
+        )
+    if mdp.absorbing is not None:
+        if r.shape[0] == S:
+            r = r.clone()
+            r[mdp.absorbing] = 0.0
+        else:
+            r = torch.cat([r, r.new_zeros(1, A)], dim=0)
+    return r.contiguous()
+
+
+def expected_next(P: torch.Tensor, v: torch.Tensor, n_actions: int) -> torch.Tensor:
+    """``E[v(s') | s, a]`` as ``(S, A)`` from the CSR operator ``P`` ``(S*A, S)`` and ``v`` ``(S,)``."""
+    return (P @ v).view(-1, n_actions)
+
+
+def push_forward(PT: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Next-state mass ``(S,)`` from state-action mass ``x`` ``(S, A)``: ``Σ_{s,a} x(s,a) P(s'|s,a)``."""
+    return PT @ x.reshape(-1)
+
+
+def operators_for(mdp: TabularMDP, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The transition operators of ``mdp`` on ``like``'s device and dtype."""
+    return mdp.transition_operators(like.device, like.dtype)
+
+
+def initial_for(mdp: TabularMDP, like: torch.Tensor) -> torch.Tensor:
+    return mdp.initial.to(device=like.device, dtype=like.dtype)
+
+
+def default_tol(dtype: torch.dtype) -> float:
+    """Stopping tolerance for iterative solvers: near the dtype's round-off."""
+    return 1e-10 if dtype == torch.float64 else 1e-5
