@@ -6,7 +6,7 @@ import argparse
 import sys
 
 import irl
-from irl.cli import demos
+from irl.cli import demos, fit
 from irl.cli.common import CLIError
 
 
@@ -18,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"irl {irl.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demos.add_parser(sub)
+    fit.add_parser(sub)
     return parser
 
 
@@ -27,9 +28,14 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from irl.data import DemoFormatError
     from irl.envs import MDPError
+    from irl.rewards import RewardFormatError
+    from irl.runs.fit import FitError
     from irl.runs.generate import GenerateError
 
-    return (CLIError, DemoFormatError, MDPError, GenerateError, gymnasium.error.Error, FileNotFoundError)
+    return (
+        CLIError, DemoFormatError, MDPError, GenerateError, FitError, RewardFormatError,
+        gymnasium.error.Error, FileNotFoundError,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

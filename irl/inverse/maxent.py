@@ -23,6 +23,7 @@ from irl.envs.demo_counts import DemoCounts, demo_counts
 from irl.envs.tabular import TabularMDP
 from irl.inverse.maxent_objective import demo_log_likelihood, maxent_objective
 from irl.rewards import make_reward
+from irl.solvers.tabular_common import cpu_threads_for
 
 REWARD_KINDS = ("linear", "tabular", "tabular-state", "mlp")
 
@@ -49,6 +50,19 @@ class MaxEntConfig:
     """Precision of the messages: "float64" or "float32"."""
     device: str = "cpu"
     """Device of the messages: "cpu" or "cuda"."""
+
+    def __post_init__(self) -> None:
+        if self.reward not in REWARD_KINDS:
+            raise ValueError(f"reward must be one of {', '.join(REWARD_KINDS)}; got {self.reward!r}")
+        if not self.l2 >= 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if int(self.max_iters) < 1:
+            raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
+        if not self.grad_tol > 0 or not self.lr > 0:
+            raise ValueError(f"grad_tol and lr must be > 0, got {self.grad_tol} and {self.lr}")
+        if self.dtype not in ("float64", "float32"):
+            raise ValueError(f"dtype must be float64 or float32, got {self.dtype!r}")
+        self.hidden = tuple(int(h) for h in self.hidden)
 
 
 @dataclass
@@ -97,21 +111,19 @@ def fit(
         config: all settings (:class:`MaxEntConfig`); ``overrides`` replace its fields.
         callback: called with each iteration's log entry (e.g. a progress bar).
     """
-    cfg = MaxEntConfig(**{**asdict(config or MaxEntConfig()), **overrides})
     if reward is not None:
-        cfg.reward = reward
+        overrides["reward"] = reward
     if seed is not None:
-        cfg.seed = seed
-    if cfg.reward not in REWARD_KINDS:
-        raise ValueError(f"reward must be one of {', '.join(REWARD_KINDS)}; got {cfg.reward!r}")
+        overrides["seed"] = seed
+    cfg = MaxEntConfig(**{**asdict(config or MaxEntConfig()), **overrides})  # validates
     dtype = {"float64": torch.float64, "float32": torch.float32}[cfg.dtype]
     work_mdp = mdp.to(cfg.device, dtype)
     counts = (demos if isinstance(demos, DemoCounts) else demo_counts(mdp, demos)).to(cfg.device, dtype)
 
-    model_kwargs: dict[str, Any] = {"seed": cfg.seed}
-    if cfg.reward == "mlp":
-        model_kwargs["hidden"] = tuple(cfg.hidden)
-    model = make_reward(cfg.reward, mdp.to(dtype=torch.float64), **model_kwargs).double()
+    model_kwargs: dict[str, Any] = {}
+    if cfg.reward == "mlp":  # linear and tabular models start at zero: nothing to seed
+        model_kwargs = {"seed": cfg.seed, "hidden": tuple(cfg.hidden)}
+    model = make_reward(cfg.reward, mdp, dtype=torch.float64, **model_kwargs)
     features = _feature_matrix(mdp)
 
     log: list[dict[str, float]] = []
@@ -136,12 +148,13 @@ def fit(
             "feature_gap": _feature_gap(features, counts.counts, ev.visitation, mdp.n_env_states),
         }
         evaluate.last = entry  # type: ignore[attr-defined]
-        return float(-ev.value + penalty), grad_max
+        return float(-ev.value) + float(penalty.detach() if params else 0.0), grad_max
 
-    if cfg.reward == "mlp":
-        converged, iterations = _adam(model, evaluate, cfg, log, callback)
-    else:
-        converged, iterations = _lbfgs(model, evaluate, cfg, log, callback)
+    with cpu_threads_for(work_mdp):
+        if cfg.reward == "mlp":
+            converged, iterations = _adam(model, evaluate, cfg, log, callback)
+        else:
+            converged, iterations = _lbfgs(model, evaluate, cfg, log, callback)
 
     model = model.cpu()
     with torch.no_grad():

@@ -46,12 +46,18 @@ class MaxEntEvaluation:
     visitation: torch.Tensor
 
 
-def maxent_objective(mdp: TabularMDP, demos: DemoCounts, reward: torch.Tensor) -> MaxEntEvaluation:
-    """Evaluate L(r) and ∂L/∂r for a reward table ``(n_env_states, A)`` or ``(S, A)`` (see module docstring)."""
+def maxent_objective(
+    mdp: TabularMDP, demos: DemoCounts, reward: torch.Tensor, *, tol: float | None = None
+) -> MaxEntEvaluation:
+    """Evaluate L(r) and ∂L/∂r for a reward table ``(n_env_states, A)`` or ``(S, A)`` (see module docstring).
+
+    ``tol`` is the stopping tolerance of the discounted backward and forward passes
+    (default: near the dtype's round-off); finite horizons are exact.
+    """
     r = reward_table(mdp, reward.detach())
     demos = demos.to(r.device, r.dtype)
-    solution = soft_value_iteration(mdp, r, temperature=1.0)
-    D = visitation(mdp, solution.policy, initial=demos.start_mass)
+    solution = soft_value_iteration(mdp, r, temperature=1.0, tol=tol)
+    D = visitation(mdp, solution.policy, initial=demos.start_mass, tol=tol)
     data_term = (demos.weights * r[demos.states, demos.actions]).sum()
     value_term = (demos.start_mass * solution.v).sum()  # (T, S) · (T, S), or (S,) · (S,)
     grad = (demos.counts - D)[: mdp.n_env_states]

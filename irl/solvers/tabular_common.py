@@ -61,3 +61,33 @@ def initial_for(mdp: TabularMDP, like: torch.Tensor) -> torch.Tensor:
 def default_tol(dtype: torch.dtype) -> float:
     """Stopping tolerance for iterative solvers: near the dtype's round-off."""
     return 1e-10 if dtype == torch.float64 else 1e-5
+
+
+#: below this many state-action pairs, one CPU thread is faster than several: the
+#: per-step tensors are too small to split, and idle threads spinning on a busy
+#: machine made a 49-state fit 15x slower with 2 threads than with 1 (measured).
+SMALL_PROBLEM = 200_000
+
+
+class cpu_threads_for:  # noqa: N801 (used as a context manager, like torch.no_grad)
+    """Context manager: run with one torch CPU thread while solving a small tabular MDP.
+
+    ``with cpu_threads_for(mdp): ...`` sets ``torch.set_num_threads(1)`` when
+    ``S * A < SMALL_PROBLEM`` and the MDP lives on the CPU, and restores the previous
+    setting on exit. Numbers are unchanged (the sums are the same, in the same order
+    for these sizes); only the wall time improves.
+    """
+
+    def __init__(self, mdp: TabularMDP) -> None:
+        self.active = mdp.device.type == "cpu" and mdp.n_states * mdp.n_actions < SMALL_PROBLEM
+        self.previous = 0
+
+    def __enter__(self) -> cpu_threads_for:
+        if self.active:
+            self.previous = torch.get_num_threads()
+            torch.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.active:
+            torch.set_num_threads(self.previous)

@@ -1,0 +1,435 @@
+"""Apprenticeship learning by feature matching (Abbeel & Ng 2004), max-margin and projection variants.
+
+Abbeel & Ng, "Apprenticeship Learning via Inverse Reinforcement Learning", ICML 2004,
+Sec. 3. The reward is linear, ``R(s, a) = w · φ(s[, a])``, and a policy is judged by
+its feature expectations ``μ(π) = E[Σ_t γ^t φ(s_t[, a_t])]``. Starting from a policy
+``π⁽⁰⁾``, iteration ``i`` (0-based here) finds a direction ``w⁽ⁱ⁾`` and a margin
+``t⁽ⁱ⁾`` from the policies found so far, stops if ``t⁽ⁱ⁾ ≤ ε``, and otherwise adds
+``π⁽ⁱ⁺¹⁾``, optimal for ``w⁽ⁱ⁾ · φ``:
+
+- max-margin (Sec. 3, step 2): ``max_{t, w} t  s.t.  wᵀμ_E ≥ wᵀμ⁽ʲ⁾ + t ∀j,
+  ‖w‖₂ ≤ 1``, a second-order cone program solved by cvxpy (Clarabel by default);
+  ``t`` is then the distance from ``μ_E`` to the convex hull of the ``μ⁽ʲ⁾``;
+- projection (Sec. 3.1): ``μ̄`` is moved to the orthogonal projection of ``μ_E`` onto
+  the line through ``μ̄`` and the newest ``μ⁽ʲ⁾``; ``w = μ_E − μ̄``, ``t = ‖w‖₂``.
+  The step is clipped to the segment, which keeps ``μ̄`` a mixture of the policies
+  and ``t`` non-increasing even when ``μ_E`` is out of reach (finite, noisy demos).
+
+At the end, the mixture weights ``λ`` over the policies that bring ``Σ_j λ_j μ⁽ʲ⁾``
+closest to ``μ_E`` come from a small QP (Sec. 3, end); its gap is ``≤ ε`` on
+convergence. ``μ_E`` comes from the demos' ``γ^t``-weighted counts and every
+``μ(π)`` exactly from :func:`irl.solvers.visitation` started from the demos' own
+start mass (:mod:`irl.envs.demo_counts`), so both count the same steps.
+
+A run that cannot progress stops early with ``stop_reason="stalled"``: the optimal
+policy of the current ``w`` does no better than the policies already found, which
+means no policy reaches ``μ_E`` (e.g. few demos on a stochastic MDP); raise ``ε``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from irl.data import Demos
+from irl.envs.demo_counts import DemoCounts, demo_counts
+from irl.envs.tabular import TabularMDP
+from irl.rewards import LinearReward, make_reward
+from irl.solvers import hard_value_iteration, soft_value_iteration, visitation
+
+INITIAL_POLICIES = ("uniform", "random")
+REWARD_CHOICES = ("closest", "last")
+_DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+# ------------------------------------------------------------------ configs
+@dataclass
+class ApprenticeshipConfig:
+    """Settings shared by both variants of apprenticeship learning (use the subclasses)."""
+
+    epsilon: float = 0.05
+    """Stop when the margin ``t`` (a distance in feature-expectation space) is ``≤ epsilon``."""
+    max_iters: int = 100
+    """Cap on iterations (margins computed); at most this many policies are found."""
+    temperature: float = 0.0
+    """0: each new policy is greedy-optimal (hard value iteration, as in the paper); > 0: soft-optimal
+    at this α for the unit-norm reward ``ŵ · φ`` (the convergence guarantee is then lost)."""
+    initial_policy: str = "uniform"
+    """``π⁽⁰⁾``: "uniform" (uniform random actions) or "random" (optimal for ``w ~ N(0, I)`` drawn with ``seed``)."""
+    reward_choice: str = "closest"
+    """The ``w`` handed on as the learned reward: "closest" (the one whose optimal policy came closest to
+    ``μ_E``) or "last" (the final direction ``w⁽ᵏ⁾``)."""
+    solver: str = "CLARABEL"
+    """cvxpy solver for the max-margin program and the mixture QP (e.g. CLARABEL, OSQP, SCS)."""
+    seed: int = 0
+    """Seeds ``π⁽⁰⁾`` when ``initial_policy="random"`` (nothing else is random)."""
+    dtype: str = "float64"
+    """Precision of the value iteration and visitation passes: "float64" or "float32"."""
+    device: str = "cpu"
+    """Device of those passes: "cpu" or "cuda"."""
+
+    @property
+    def method(self) -> str:
+        raise NotImplementedError
+
+
+@dataclass
+class ProjectionConfig(ApprenticeshipConfig):
+    """Apprenticeship learning, projection variant (Abbeel & Ng 2004, Sec. 3.1)."""
+
+    @property
+    def method(self) -> str:
+        return "projection"
+
+
+@dataclass
+class MaxMarginConfig(ApprenticeshipConfig):
+    """Apprenticeship learning, max-margin variant (Abbeel & Ng 2004, Sec. 3, step 2)."""
+
+    @property
+    def method(self) -> str:
+        return "max-margin"
+
+
+@dataclass
+class ApprenticeshipResult:
+    """What a fit returns (k policies found, F features).
+
+    Fields:
+        reward_model: the learned ``LinearReward`` with weights ``w`` (CPU, float64).
+        reward_table: ``(n_env_states, A)`` numpy learned reward ``φ · w``.
+        policy: optimal policy of the learned reward (greedy, or soft at ``config.temperature``),
+            ``(S, A)`` or ``(T, S, A)`` tensor.
+        log: one dict per iteration: ``iteration``, ``margin``, ``feature_gap`` (``‖μ_E − μ⁽ⁱ⁾‖`` of the
+            newest policy), ``seconds``.
+        converged: whether the margin reached ``epsilon``.
+        iterations: iterations run (``= len(margins) = k``).
+        seconds: wall time of the fit.
+        config: the settings used.
+        w: ``(F,)`` the learned weights, unit norm (zeros if ``μ_E`` was matched before any ``w`` was needed).
+        weights: ``(k, F)`` the direction ``w⁽ⁱ⁾`` of every iteration, as the variant produced it.
+        margins: ``t⁽ⁱ⁾`` per iteration; non-increasing for the projection variant.
+        policies: the k policies ``π⁽⁰⁾ .. π⁽ᵏ⁻¹⁾`` found, tensors ``(S, A)`` or ``(T, S, A)``.
+        feature_expectations: ``(k, F)`` their ``μ(π⁽ʲ⁾)``.
+        expert_features: ``(F,)`` ``μ_E``.
+        mixture: ``(k,)`` weights on the simplex with ``Σ_j λ_j μ⁽ʲ⁾`` closest to ``μ_E``.
+        mixture_gap: ``‖μ_E − Σ_j λ_j μ⁽ʲ⁾‖₂``.
+        stop_reason: "margin" (``t ≤ ε``), "max_iters" or "stalled" (see the module docstring).
+    """
+
+    reward_model: torch.nn.Module
+    reward_table: np.ndarray
+    policy: torch.Tensor
+    log: list[dict[str, float]]
+    converged: bool
+    iterations: int
+    seconds: float
+    config: ApprenticeshipConfig
+    w: np.ndarray
+    weights: np.ndarray
+    margins: list[float]
+    policies: list[torch.Tensor]
+    feature_expectations: np.ndarray
+    expert_features: np.ndarray
+    mixture: np.ndarray
+    mixture_gap: float
+    stop_reason: str = field(default="margin")
+
+
+# ------------------------------------------------------------- pure math
+def feature_expectations(features: torch.Tensor, visitation: torch.Tensor) -> torch.Tensor:
+    """``μ = Σ_{s,a} D(s, a) φ(s[, a])`` ``(F,)``, from features ``(S, F)`` or ``(S, A, F)`` and ``D`` ``(S, A)``.
+
+    Abbeel & Ng 2004, eq. (2) with the expectation replaced by the exact discounted visitation.
+    """
+    if visitation.ndim != 2 or features.shape[0] != visitation.shape[0] or (
+        features.ndim == 3 and features.shape[1] != visitation.shape[1]
+    ) or features.ndim not in (2, 3):
+        raise ValueError(
+            f"features must be (S, F) or (S, A, F) and visitation (S, A); got {tuple(features.shape)} "
+            f"and {tuple(visitation.shape)}"
+        )
+    phi = features.to(visitation.dtype)
+    if phi.ndim == 2:
+        return visitation.sum(-1) @ phi
+    return torch.einsum("sa,saf->f", visitation, phi)
+
+
+def max_margin_direction(
+    expert: np.ndarray, policies: np.ndarray, *, solver: str = "CLARABEL"
+) -> tuple[np.ndarray, float]:
+    """``(w, t)`` solving ``max t s.t. wᵀμ_E ≥ wᵀμ⁽ʲ⁾ + t ∀j, ‖w‖₂ ≤ 1`` (Abbeel & Ng 2004, Sec. 3, step 2).
+
+    Args:
+        expert: ``(F,)`` ``μ_E``.
+        policies: ``(k, F)`` the ``μ⁽ʲ⁾``, k ≥ 1.
+    Returns ``w`` ``(F,)`` and the margin ``t``, which equals the distance from ``μ_E`` to the
+    convex hull of the ``μ⁽ʲ⁾`` when positive; ``t ≤ 0`` (``w`` ≈ 0) when ``μ_E`` is inside it.
+    """
+    expert, policies = _check_mu(expert, policies)
+    cp = _cvxpy()
+    w = cp.Variable(expert.shape[0])
+    t = cp.Variable()
+    # Scale the data so the solver's absolute tolerances mean the same at any feature scale.
+    scale = max(1.0, float(np.abs(policies - expert).max()))
+    diff = (expert - policies) / scale
+    problem = cp.Problem(cp.Maximize(t), [diff @ w >= t, cp.norm(w, 2) <= 1])
+    _solve(problem, solver, "the max-margin program")
+    return np.asarray(w.value, dtype=np.float64), float(t.value) * scale
+
+
+def projection_update(expert: np.ndarray, mean: np.ndarray, newest: np.ndarray) -> np.ndarray:
+    """The next ``μ̄`` ``(F,)``: ``μ_E`` projected onto the segment from ``μ̄`` ``(F,)`` to ``μ⁽ⁱ⁾`` ``(F,)``.
+
+    Abbeel & Ng 2004, Sec. 3.1, step 2: ``μ̄ ← μ̄ + c (μ⁽ⁱ⁾ − μ̄)`` with
+    ``c = (μ⁽ⁱ⁾ − μ̄)ᵀ(μ_E − μ̄) / ‖μ⁽ⁱ⁾ − μ̄‖²``. The paper's ``c`` lies in [0, 1] when ``μ⁽ⁱ⁾``
+    is optimal for ``w = μ_E − μ̄`` and ``μ_E`` is reachable; clipping it there keeps ``μ̄`` a
+    mixture otherwise, and ``‖μ_E − μ̄‖`` never grows.
+    """
+    expert, mean, newest = (np.asarray(x, dtype=np.float64) for x in (expert, mean, newest))
+    if not expert.shape == mean.shape == newest.shape or expert.ndim != 1:
+        raise ValueError(f"expert, mean and newest must all be (F,); got {expert.shape}, {mean.shape}, {newest.shape}")
+    step = newest - mean
+    denom = float(step @ step)
+    if denom <= 1e-300:
+        return mean.copy()
+    c = min(1.0, max(0.0, float(step @ (expert - mean)) / denom))
+    return mean + c * step
+
+
+def closest_mixture(
+    expert: np.ndarray, policies: np.ndarray, *, solver: str = "CLARABEL"
+) -> tuple[np.ndarray, float]:
+    """Weights ``λ`` ``(k,)`` minimising ``‖μ_E − Σ_j λ_j μ⁽ʲ⁾‖₂`` on the simplex, and that distance.
+
+    Abbeel & Ng 2004, Sec. 3 (end): the QP that mixes the policies found. ``expert`` ``(F,)``,
+    ``policies`` ``(k, F)``.
+    """
+    expert, policies = _check_mu(expert, policies)
+    k = policies.shape[0]
+    if k == 1:
+        return np.ones(1), float(np.linalg.norm(expert - policies[0]))
+    cp = _cvxpy()
+    lam = cp.Variable(k, nonneg=True)
+    scale = max(1.0, float(np.abs(policies - expert).max()))
+    # The norm, not its square: the same minimiser, but an interior-point solver then finds it to
+    # its tolerance rather than to the square root of it when μ_E lies in the hull.
+    problem = cp.Problem(cp.Minimize(cp.norm(((policies - expert) / scale).T @ lam, 2)), [cp.sum(lam) == 1])
+    _solve(problem, solver, "the mixture QP")
+    weights = np.clip(np.asarray(lam.value, dtype=np.float64), 0.0, None)
+    weights /= weights.sum()
+    return weights, float(np.linalg.norm(expert - weights @ policies))
+
+
+# -------------------------------------------------------------------- fit
+def fit(
+    mdp: TabularMDP,
+    demos: Demos | DemoCounts,
+    *,
+    config: ApprenticeshipConfig | None = None,
+    callback: Callable[[dict[str, float]], None] | None = None,
+    **overrides: Any,
+) -> ApprenticeshipResult:
+    """Fit a linear reward to ``demos`` on ``mdp`` by apprenticeship learning (module docstring).
+
+    Args:
+        mdp: the tabular model, with features; needs a horizon or a discount.
+        demos: demonstrations whose observations and actions are state and action indices
+            (or their :class:`DemoCounts`).
+        config: :class:`ProjectionConfig` (default) or :class:`MaxMarginConfig`; ``overrides``
+            replace its fields.
+        callback: called with each iteration's log entry.
+    """
+    base = config if config is not None else ProjectionConfig()
+    if type(base) is ApprenticeshipConfig:
+        raise ValueError("config must be a ProjectionConfig or a MaxMarginConfig (the class picks the variant)")
+    cfg = type(base)(**{**asdict(base), **overrides})
+    _check_config(cfg)
+    start = time.perf_counter()
+    dtype = _DTYPES[cfg.dtype]
+    work = mdp.to(cfg.device, dtype)
+    phi = require_features(work)
+    counts = (demos if isinstance(demos, DemoCounts) else demo_counts(mdp, demos)).to(cfg.device, dtype)
+
+    def mu_of(policy: torch.Tensor) -> np.ndarray:
+        D = visitation(work, policy, initial=counts.start_mass)
+        return feature_expectations(phi, D).cpu().double().numpy()
+
+    def solve(w: np.ndarray) -> torch.Tensor:
+        return optimal_policy(work, phi, w, cfg.temperature)
+
+    mu_expert = feature_expectations(phi, counts.counts).cpu().double().numpy()
+    if cfg.initial_policy == "uniform":
+        first = torch.full((work.n_states, work.n_actions), 1.0 / work.n_actions, dtype=dtype, device=work.device)
+    else:
+        first = solve(np.random.default_rng(cfg.seed).standard_normal(phi.shape[-1]))
+    policies, mus = [first], [mu_of(first)]
+    weights: list[np.ndarray] = []
+    margins: list[float] = []
+    log: list[dict[str, float]] = []
+    mean = mus[0]
+    stalled = False
+    stop_reason = "max_iters"
+    tol = 1e-9 * max(1.0, float(np.abs(mu_expert).max()))
+
+    for i in range(cfg.max_iters):
+        if cfg.method == "projection":
+            if i > 0:
+                mean = projection_update(mu_expert, mean, mus[-1])
+            w = mu_expert - mean
+            t = float(np.linalg.norm(w))
+        else:
+            w, t = max_margin_direction(mu_expert, np.stack(mus), solver=cfg.solver)
+        weights.append(w)
+        margins.append(t)
+        entry = {
+            "iteration": i,
+            "margin": t,
+            "feature_gap": float(np.linalg.norm(mu_expert - mus[-1])),
+            "seconds": time.perf_counter() - start,
+        }
+        log.append(entry)
+        if callback:
+            callback(entry)
+        if t <= cfg.epsilon:
+            stop_reason = "margin"
+            break
+        if stalled:
+            stop_reason = "stalled"
+            break
+        if i + 1 == cfg.max_iters:
+            break
+        policy = solve(w)
+        mu = mu_of(policy)
+        # The new policy must beat the current separator, w·μ ≥ w·μ_E − t; if it does not, the next
+        # w and t are the same as these and nothing changes again.
+        unit = w / max(np.linalg.norm(w), 1e-300)
+        stalled = float(unit @ (mu_expert - mu)) >= t - tol
+        policies.append(policy)
+        mus.append(mu)
+
+    mu_all = np.stack(mus)
+    mixture, gap = closest_mixture(mu_expert, mu_all, solver=cfg.solver)
+    w_final = _choose_weights(weights, margins, mu_all, mu_expert, cfg.reward_choice, tol)
+    model, table, policy = linear_reward_outputs(mdp, w_final, cfg.temperature)
+    return ApprenticeshipResult(
+        reward_model=model,
+        reward_table=table,
+        policy=policy,
+        log=log,
+        converged=stop_reason == "margin",
+        iterations=len(margins),
+        seconds=time.perf_counter() - start,
+        config=cfg,
+        w=w_final,
+        weights=np.stack(weights),
+        margins=margins,
+        policies=[p.cpu() for p in policies],
+        feature_expectations=mu_all,
+        expert_features=mu_expert,
+        mixture=mixture,
+        mixture_gap=gap,
+        stop_reason=stop_reason,
+    )
+
+
+# ---------------------------------------------------------------- helpers
+def require_features(mdp: TabularMDP) -> torch.Tensor:
+    """The MDP's features ``(S, F)`` or ``(S, A, F)``; ``ValueError`` if it has none (or F = 0)."""
+    if mdp.features is None:
+        raise ValueError(
+            "feature-matching IRL needs an MDP with features (e.g. gridworld_mdp(..., features='onehot'))"
+        )
+    if mdp.features.shape[-1] == 0:
+        raise ValueError("the MDP's features have no columns (F = 0)")
+    return mdp.features
+
+
+def optimal_policy(mdp: TabularMDP, features: torch.Tensor, w: np.ndarray, temperature: float) -> torch.Tensor:
+    """Optimal policy ``(S, A)`` or ``(T, S, A)`` of ``r = φ · w`` (greedy; soft at α = ``temperature`` > 0 on ``ŵ``)."""
+    wt = torch.as_tensor(w, dtype=features.dtype, device=features.device)
+    if temperature > 0:
+        wt = wt / wt.norm().clamp_min(1e-300)
+        return soft_value_iteration(mdp, features @ wt, temperature=temperature).policy
+    return hard_value_iteration(mdp, features @ wt).policy
+
+
+def linear_reward_outputs(
+    mdp: TabularMDP, w: np.ndarray, temperature: float
+) -> tuple[LinearReward, np.ndarray, torch.Tensor]:
+    """The ``LinearReward`` with weights ``w`` (CPU float64), its ``(n_env_states, A)`` table and optimal policy."""
+    cpu = mdp.to("cpu", torch.float64)
+    model = make_reward("linear", cpu, dtype=torch.float64)
+    with torch.no_grad():
+        model.weights.copy_(torch.as_tensor(w, dtype=torch.float64))
+        table = model.table(cpu).detach().clone()
+    return model, table.numpy(), optimal_policy(cpu, cpu.features, w, temperature)
+
+
+def _choose_weights(
+    weights: list[np.ndarray], margins: list[float], mus: np.ndarray, expert: np.ndarray, choice: str, tol: float
+) -> np.ndarray:
+    """Unit-norm ``w``: the last direction, or the one whose policy ``π⁽ʲ⁺¹⁾`` came closest to ``μ_E``.
+
+    The last direction is zero when its margin is (numerically) zero: then no direction separates
+    ``μ_E`` from the policies and the solver's ``w`` carries no information.
+    """
+    if choice == "closest" and len(mus) > 1:
+        # weights[j] produced policy j + 1 (policy 0 is the initial one); their margins were > epsilon.
+        w = weights[int(np.argmin(np.linalg.norm(mus[1:] - expert, axis=1)))]
+    elif margins[-1] <= tol:
+        return np.zeros_like(weights[-1])
+    else:
+        w = weights[-1]
+    return w / np.linalg.norm(w)
+
+
+def _check_config(cfg: ApprenticeshipConfig) -> None:
+    if not cfg.epsilon >= 0:
+        raise ValueError(f"epsilon must be >= 0, got {cfg.epsilon}")
+    if cfg.max_iters < 1:
+        raise ValueError(f"max_iters must be >= 1, got {cfg.max_iters}")
+    if not cfg.temperature >= 0:
+        raise ValueError(f"temperature must be >= 0 (0 = greedy policies), got {cfg.temperature}")
+    if cfg.initial_policy not in INITIAL_POLICIES:
+        raise ValueError(f"initial_policy must be one of {', '.join(INITIAL_POLICIES)}; got {cfg.initial_policy!r}")
+    if cfg.reward_choice not in REWARD_CHOICES:
+        raise ValueError(f"reward_choice must be one of {', '.join(REWARD_CHOICES)}; got {cfg.reward_choice!r}")
+    if cfg.dtype not in _DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {cfg.dtype!r}")
+    cp = _cvxpy()
+    if cfg.solver.upper() not in cp.installed_solvers():
+        raise ValueError(f"solver {cfg.solver!r} is not installed for cvxpy; installed: {', '.join(cp.installed_solvers())}")
+
+
+def _check_mu(expert: Any, policies: Any) -> tuple[np.ndarray, np.ndarray]:
+    expert = np.asarray(expert, dtype=np.float64)
+    policies = np.asarray(policies, dtype=np.float64)
+    if expert.ndim != 1 or policies.ndim != 2 or policies.shape[1] != expert.shape[0] or policies.shape[0] < 1:
+        raise ValueError(f"expert must be (F,) and policies (k >= 1, F); got {expert.shape} and {policies.shape}")
+    if not (np.isfinite(expert).all() and np.isfinite(policies).all()):
+        raise ValueError("feature expectations contain NaN or inf")
+    return expert, policies
+
+
+def _cvxpy() -> Any:
+    try:
+        import cvxpy
+    except ImportError:  # pragma: no cover - cvxpy is a dependency
+        raise ImportError("max-margin apprenticeship learning needs cvxpy: pip install 'cvxpy>=1.4'") from None
+    return cvxpy
+
+
+def _solve(problem: Any, solver: str, what: str) -> None:
+    cp = _cvxpy()
+    try:
+        problem.solve(solver=solver.upper())
+    except cp.error.SolverError as error:
+        raise RuntimeError(f"{what} failed in solver {solver}: {error}") from None
+    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
+        raise RuntimeError(f"{what} ended with status {problem.status!r} in solver {solver}")

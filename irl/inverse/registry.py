@@ -1,0 +1,96 @@
+"""One registry of inverse algorithms: name → config dataclass + fit function.
+
+``irl fit --algo NAME`` and comparison harnesses resolve algorithms here. Every
+registered fit function has the signature
+
+    fit(mdp: TabularMDP, demos: Demos, *, config: Config, callback=None) -> result
+
+and its result has at least ``reward_model``, ``reward_table`` (numpy
+``(n_env_states, A)``), ``policy`` (tensor ``(S, A)`` or ``(T, S, A)``), ``log``
+(list of per-iteration dicts), ``converged``, ``iterations``, ``seconds`` and
+``config``. Algorithms with a margin per iteration also expose ``margins``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Algorithm:
+    """A registered inverse algorithm.
+
+    Fields:
+        name: the ``--algo`` name.
+        description: one line for ``irl fit --help``.
+        module: import path of the module holding the config class and fit function.
+        config: name of the config dataclass in ``module``.
+        fit: name of the fit function in ``module``.
+        defaults: overrides of the config's own defaults for this name (e.g. deep-maxent
+            is maxent with ``reward="mlp"``).
+    """
+
+    name: str
+    description: str
+    module: str
+    config: str
+    fit: str = "fit"
+    defaults: tuple[tuple[str, Any], ...] = ()
+
+    def config_class(self) -> type:
+        return getattr(importlib.import_module(self.module), self.config)
+
+    def make_config(self, **overrides: Any) -> Any:
+        """The config with this entry's defaults, then ``overrides`` (unknown keys raise ``TypeError``)."""
+        return self.config_class()(**{**dict(self.defaults), **overrides})
+
+    def fit_function(self) -> Callable[..., Any]:
+        return getattr(importlib.import_module(self.module), self.fit)
+
+
+ALGORITHMS: dict[str, Algorithm] = {}
+
+
+def register(algorithm: Algorithm) -> Algorithm:
+    if algorithm.name in ALGORITHMS:
+        raise ValueError(f"an inverse algorithm named {algorithm.name!r} is already registered")
+    ALGORITHMS[algorithm.name] = algorithm
+    return algorithm
+
+
+def get_algorithm(name: str) -> Algorithm:
+    """The registered algorithm ``name``; ``KeyError`` with the known names otherwise."""
+    try:
+        return ALGORITHMS[name]
+    except KeyError:
+        raise KeyError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}") from None
+
+
+register(Algorithm(
+    "maxent",
+    "exact maximum-entropy IRL (Ziebart 2008), linear or tabular reward, L-BFGS",
+    "irl.inverse.maxent", "MaxEntConfig",
+))
+register(Algorithm(
+    "deep-maxent",
+    "exact MaxEnt IRL with an MLP reward on the features (Wulfmeier 2015), Adam",
+    "irl.inverse.maxent", "MaxEntConfig", defaults=(("reward", "mlp"),),
+))
+register(Algorithm(
+    "projection",
+    "apprenticeship learning by feature matching, projection variant (Abbeel & Ng 2004)",
+    "irl.inverse.max_margin", "ProjectionConfig",
+))
+register(Algorithm(
+    "max-margin",
+    "apprenticeship learning by feature matching, max-margin QP variant (Abbeel & Ng 2004)",
+    "irl.inverse.max_margin", "MaxMarginConfig",
+))
+register(Algorithm(
+    "mmp",
+    "maximum margin planning, loss-augmented subgradient descent (Ratliff et al. 2006)",
+    "irl.inverse.mmp", "MMPConfig",
+))
