@@ -57,7 +57,8 @@ def grid_kwargs(size=5, slip=0.0):
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
-    """These MDPs are tiny: on a busy 2-core machine, torch's second intra-op thread only costs time."""
+    """The metrics and checks here solve tiny MDPs outside the fits (which limit threads themselves):
+    on a busy 2-core machine a second torch thread only spins."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield
@@ -129,6 +130,24 @@ def test_closest_mixture_by_hand():
     assert lam.tolist() == [1.0] and gap == 1.0
 
 
+@pytest.mark.parametrize("discounted", [False, True])
+def test_mixture_policy_visits_as_the_mixture_does(discounted):
+    mdp = gridworld_mdp(3, 0.3, reward="random", features="onehot")
+    if discounted:
+        mdp = mdp.replace(horizon=None, discount=0.8)
+    rng = np.random.default_rng(0)
+    shape = (mdp.n_states, 5) if discounted else (mdp.horizon, mdp.n_states, 5)
+    policies = [torch.as_tensor(rng.dirichlet(np.ones(5), size=shape[:-1])) for _ in range(3)]
+    policies[1] = policies[1] * 0 + torch.eye(5, dtype=torch.float64)[1]  # a deterministic one too
+    weights = np.array([0.2, 0.5, 0.3])
+    mixed = mm.mixture_policy(mdp, policies, weights, mdp.initial)
+    assert mixed.shape == shape
+    expected = sum(w * visitation(mdp, p) for w, p in zip(weights, policies))
+    torch.testing.assert_close(visitation(mdp, mixed), expected, rtol=1e-10, atol=1e-12)
+    # A single policy is its own mixture.
+    torch.testing.assert_close(mm.mixture_policy(mdp, policies[:1], np.ones(1), mdp.initial), policies[0])
+
+
 # -------------------------------------------------- apprenticeship learning
 @pytest.mark.parametrize("cls", VARIANTS)
 def test_final_mixture_is_within_epsilon_of_the_expert(fits, cls):
@@ -138,9 +157,11 @@ def test_final_mixture_is_within_epsilon_of_the_expert(fits, cls):
     assert res.mixture_gap <= EPS + 1e-7
     assert res.mixture.min() >= 0 and res.mixture.sum() == pytest.approx(1.0)
     np.testing.assert_allclose(
-        np.linalg.norm(res.expert_features - res.mixture @ res.feature_expectations), res.mixture_gap, atol=1e-9
+        np.linalg.norm(res.expert_features - res.mixture @ res.feature_expectations), res.mixture_gap,
+        atol=1e-9,
     )
-    assert res.iterations == len(res.margins) == len(res.policies) == len(res.feature_expectations) == len(res.log)
+    assert res.iterations == len(res.margins) == len(res.policies) == len(res.log)
+    assert res.feature_expectations.shape == (res.iterations, 9)
 
 
 def test_feature_expectations_of_found_policies_are_exact(grid, fits):
@@ -150,7 +171,8 @@ def test_feature_expectations_of_found_policies_are_exact(grid, fits):
     for policy, mu in zip(res.policies, res.feature_expectations):
         D = visitation(mdp, policy, initial=counts.start_mass)
         np.testing.assert_allclose(mu, (D.sum(-1) @ mdp.features).numpy(), rtol=1e-10)
-    np.testing.assert_allclose(res.expert_features, (counts.counts.sum(-1) @ mdp.features).numpy(), rtol=1e-12)
+    expert = (counts.counts.sum(-1) @ mdp.features).numpy()
+    np.testing.assert_allclose(res.expert_features, expert, rtol=1e-12)
 
 
 def test_max_margin_final_margin_is_the_distance_to_the_hull(fits):
@@ -186,8 +208,19 @@ def test_learned_reward_model_matches_w(grid, fits):
     mdp, _ = grid
     res = fits[mm.ProjectionConfig]
     np.testing.assert_allclose(res.reward_model.weights.detach().numpy(), res.w)
-    np.testing.assert_allclose(res.reward_table, (mdp.features @ torch.as_tensor(res.w)).numpy()[:, None].repeat(5, 1))
+    table = (mdp.features @ torch.as_tensor(res.w)).numpy()[:, None].repeat(5, 1)
+    np.testing.assert_allclose(res.reward_table, table)
+
+
+@pytest.mark.parametrize("cls", VARIANTS)
+def test_policy_is_the_mixture_and_matches_the_expert(grid, fits, cls):
+    mdp, demos = grid
+    res = fits[cls]
     assert res.policy.shape == (mdp.horizon, 25, 5)
+    counts = demo_counts(mdp, demos)  # full-length demos: the start mass is the start distribution
+    mu = mm.feature_expectations(mdp.features, visitation(mdp, res.policy, initial=counts.start_mass)).numpy()
+    np.testing.assert_allclose(mu, res.mixture @ res.feature_expectations, atol=1e-9)
+    assert np.linalg.norm(mu - res.expert_features) <= EPS + 1e-7
 
 
 @pytest.mark.parametrize("cls", VARIANTS)
@@ -374,7 +407,8 @@ def test_mmp_subgradient_matches_finite_differences():
     w = torch.as_tensor(np.random.default_rng(0).standard_normal(phi.shape[1]))
     value, _, grad = objective(w)
     h = 1e-6
-    numeric = [(objective(w + h * e)[0] - objective(w - h * e)[0]) / (2 * h) for e in torch.eye(len(w), dtype=w.dtype)]
+    basis = torch.eye(len(w), dtype=w.dtype)
+    numeric = [(objective(w + h * e)[0] - objective(w - h * e)[0]) / (2 * h) for e in basis]
     np.testing.assert_allclose(np.array([float(x) for x in numeric]), grad.numpy(), rtol=1e-5, atol=1e-7)
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -40,7 +40,8 @@ from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts, demo_counts
 from irl.envs.tabular import TabularMDP
 from irl.rewards import LinearReward, make_reward
-from irl.solvers import hard_value_iteration, soft_value_iteration, visitation
+from irl.solvers import hard_value_iteration, soft_value_iteration, state_visitation, visitation
+from irl.solvers.tabular_common import cpu_threads_for
 
 INITIAL_POLICIES = ("uniform", "random")
 REWARD_CHOICES = ("closest", "last")
@@ -60,7 +61,8 @@ class ApprenticeshipConfig:
     """0: each new policy is greedy-optimal (hard value iteration, as in the paper); > 0: soft-optimal
     at this α for the unit-norm reward ``ŵ · φ`` (the convergence guarantee is then lost)."""
     initial_policy: str = "uniform"
-    """``π⁽⁰⁾``: "uniform" (uniform random actions) or "random" (optimal for ``w ~ N(0, I)`` drawn with ``seed``)."""
+    """``π⁽⁰⁾``: "uniform" (uniform random actions) or "random" (optimal for ``w ~ N(0, I)``, drawn
+    with ``seed``)."""
     reward_choice: str = "closest"
     """The ``w`` handed on as the learned reward: "closest" (the one whose optimal policy came closest to
     ``μ_E``) or "last" (the final direction ``w⁽ᵏ⁾``)."""
@@ -103,8 +105,9 @@ class ApprenticeshipResult:
     Fields:
         reward_model: the learned ``LinearReward`` with weights ``w`` (CPU, float64).
         reward_table: ``(n_env_states, A)`` numpy learned reward ``φ · w``.
-        policy: optimal policy of the learned reward (greedy, or soft at ``config.temperature``),
-            ``(S, A)`` or ``(T, S, A)`` tensor.
+        policy: the mixture of the policies found as one Markov policy (:func:`mixture_policy`),
+            ``(T, S, A)`` or ``(S, A)`` tensor; its feature expectations are within ``mixture_gap`` of
+            ``μ_E``. (The optimal policy of ``reward_table`` alone need not match the demos.)
         log: one dict per iteration: ``iteration``, ``margin``, ``feature_gap`` (``‖μ_E − μ⁽ⁱ⁾‖`` of the
             newest policy), ``seconds``.
         converged: whether the margin reached ``epsilon``.
@@ -138,14 +141,15 @@ class ApprenticeshipResult:
     expert_features: np.ndarray
     mixture: np.ndarray
     mixture_gap: float
-    stop_reason: str = field(default="margin")
+    stop_reason: str
 
 
 # ------------------------------------------------------------- pure math
 def feature_expectations(features: torch.Tensor, visitation: torch.Tensor) -> torch.Tensor:
-    """``μ = Σ_{s,a} D(s, a) φ(s[, a])`` ``(F,)``, from features ``(S, F)`` or ``(S, A, F)`` and ``D`` ``(S, A)``.
+    """``μ = Σ_{s,a} D(s, a) φ(s[, a])`` ``(F,)`` from features ``(S, F)`` or ``(S, A, F)`` and ``D (S, A)``.
 
-    Abbeel & Ng 2004, eq. (2) with the expectation replaced by the exact discounted visitation.
+    Abbeel & Ng 2004, Sec. 2 (feature expectations), with the expectation taken exactly through
+    the discounted visitation.
     """
     if visitation.ndim != 2 or features.shape[0] != visitation.shape[0] or (
         features.ndim == 3 and features.shape[1] != visitation.shape[1]
@@ -193,7 +197,9 @@ def projection_update(expert: np.ndarray, mean: np.ndarray, newest: np.ndarray) 
     """
     expert, mean, newest = (np.asarray(x, dtype=np.float64) for x in (expert, mean, newest))
     if not expert.shape == mean.shape == newest.shape or expert.ndim != 1:
-        raise ValueError(f"expert, mean and newest must all be (F,); got {expert.shape}, {mean.shape}, {newest.shape}")
+        raise ValueError(
+            f"expert, mean and newest must all be (F,); got {expert.shape}, {mean.shape}, {newest.shape}"
+        )
     step = newest - mean
     denom = float(step @ step)
     if denom <= 1e-300:
@@ -226,6 +232,46 @@ def closest_mixture(
     return weights, float(np.linalg.norm(expert - weights @ policies))
 
 
+def mixture_policy(
+    mdp: TabularMDP, policies: list[torch.Tensor], weights: np.ndarray, initial: torch.Tensor
+) -> torch.Tensor:
+    """One Markov policy whose visitation from ``initial`` equals the ``weights``-mixture of ``policies``.
+
+    Abbeel & Ng 2004 act with the mixture by drawing policy ``j`` with probability ``λ_j`` once
+    per episode; the policy that acts at ``(t, s)`` in proportion to the mixture's own visits,
+    ``π(a | s, t) = Σ_j λ_j d_j,t(s) π_j,t(a | s) / Σ_j λ_j d_j,t(s)``, visits every
+    ``(t, s, a)`` as often (the occupancy-measure argument of constrained MDPs), so it has the
+    same feature expectations. Where the mixture never goes it acts as ``Σ_j λ_j π_j``.
+
+    Args:
+        policies: k policies ``(S, A)`` or ``(T, S, A)``.
+        weights: ``(k,)`` on the simplex.
+        initial: ``(S,)`` start distribution.
+    Returns ``(T, S, A)`` with a horizon, else ``(S, A)`` (discounted occupancies).
+    """
+    if len(policies) != len(weights) or len(policies) == 0:
+        raise ValueError(
+            f"need one weight per policy; got {len(policies)} policies and {len(weights)} weights"
+        )
+    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
+    like = policies[0]
+    visits = like.new_zeros((T, S, A) if T is not None else (S, A))
+    average = torch.zeros_like(visits)
+    for policy, lam in zip(policies, np.asarray(weights, dtype=np.float64)):
+        if lam <= 0:
+            continue
+        if T is not None:
+            per_step = policy.expand(T, S, A) if policy.ndim == 2 else policy
+            visits += lam * state_visitation(mdp, policy, initial=initial).unsqueeze(-1) * per_step
+        else:
+            per_step = policy
+            visits += lam * visitation(mdp, policy, initial=initial)
+        average += lam * per_step
+    mass = visits.sum(-1, keepdim=True)
+    tiny = torch.finfo(visits.dtype).tiny / torch.finfo(visits.dtype).eps
+    return torch.where(mass > tiny, visits / mass.clamp_min(tiny), average / average.sum(-1, keepdim=True))
+
+
 # -------------------------------------------------------------------- fit
 def fit(
     mdp: TabularMDP,
@@ -247,9 +293,21 @@ def fit(
     """
     base = config if config is not None else ProjectionConfig()
     if type(base) is ApprenticeshipConfig:
-        raise ValueError("config must be a ProjectionConfig or a MaxMarginConfig (the class picks the variant)")
+        raise ValueError(
+            "config must be a ProjectionConfig or a MaxMarginConfig (the class picks the variant)"
+        )
     cfg = type(base)(**{**asdict(base), **overrides})
     _check_config(cfg)
+    with cpu_threads_for(mdp):
+        return _fit(mdp, demos, cfg, callback)
+
+
+def _fit(
+    mdp: TabularMDP,
+    demos: Demos | DemoCounts,
+    cfg: ApprenticeshipConfig,
+    callback: Callable[[dict[str, float]], None] | None,
+) -> ApprenticeshipResult:
     start = time.perf_counter()
     dtype = _DTYPES[cfg.dtype]
     work = mdp.to(cfg.device, dtype)
@@ -265,7 +323,7 @@ def fit(
 
     mu_expert = feature_expectations(phi, counts.counts).cpu().double().numpy()
     if cfg.initial_policy == "uniform":
-        first = torch.full((work.n_states, work.n_actions), 1.0 / work.n_actions, dtype=dtype, device=work.device)
+        first = torch.full_like(work.next_probs[:, :, 0], 1.0 / work.n_actions)
     else:
         first = solve(np.random.default_rng(cfg.seed).standard_normal(phi.shape[-1]))
     policies, mus = [first], [mu_of(first)]
@@ -316,7 +374,11 @@ def fit(
     mu_all = np.stack(mus)
     mixture, gap = closest_mixture(mu_expert, mu_all, solver=cfg.solver)
     w_final = _choose_weights(weights, margins, mu_all, mu_expert, cfg.reward_choice, tol)
-    model, table, policy = linear_reward_outputs(mdp, w_final, cfg.temperature)
+    model, table = linear_reward(mdp, w_final)
+    # The mixture is the algorithm's policy; it is rebuilt from the demos' start states (the
+    # signed truncation mass is left out: a start distribution must be a distribution).
+    start_states = counts.start_mass[0] if counts.start_mass.ndim == 2 else counts.start_mass
+    policy = mixture_policy(work, policies, mixture, start_states.clamp_min(0.0)).to("cpu", torch.float64)
     return ApprenticeshipResult(
         reward_model=model,
         reward_table=table,
@@ -350,8 +412,11 @@ def require_features(mdp: TabularMDP) -> torch.Tensor:
     return mdp.features
 
 
-def optimal_policy(mdp: TabularMDP, features: torch.Tensor, w: np.ndarray, temperature: float) -> torch.Tensor:
-    """Optimal policy ``(S, A)`` or ``(T, S, A)`` of ``r = φ · w`` (greedy; soft at α = ``temperature`` > 0 on ``ŵ``)."""
+def optimal_policy(
+    mdp: TabularMDP, features: torch.Tensor, w: np.ndarray, temperature: float
+) -> torch.Tensor:
+    """Optimal policy ``(S, A)`` or ``(T, S, A)`` of ``r = φ · w``: greedy, or soft at α = ``temperature`` > 0
+    for the unit-norm ``ŵ``."""
     wt = torch.as_tensor(w, dtype=features.dtype, device=features.device)
     if temperature > 0:
         wt = wt / wt.norm().clamp_min(1e-300)
@@ -359,20 +424,23 @@ def optimal_policy(mdp: TabularMDP, features: torch.Tensor, w: np.ndarray, tempe
     return hard_value_iteration(mdp, features @ wt).policy
 
 
-def linear_reward_outputs(
-    mdp: TabularMDP, w: np.ndarray, temperature: float
-) -> tuple[LinearReward, np.ndarray, torch.Tensor]:
-    """The ``LinearReward`` with weights ``w`` (CPU float64), its ``(n_env_states, A)`` table and optimal policy."""
+def linear_reward(mdp: TabularMDP, w: np.ndarray) -> tuple[LinearReward, np.ndarray]:
+    """The ``LinearReward`` with weights ``w`` (CPU float64) and its ``(n_env_states, A)`` table."""
     cpu = mdp.to("cpu", torch.float64)
     model = make_reward("linear", cpu, dtype=torch.float64)
     with torch.no_grad():
         model.weights.copy_(torch.as_tensor(w, dtype=torch.float64))
         table = model.table(cpu).detach().clone()
-    return model, table.numpy(), optimal_policy(cpu, cpu.features, w, temperature)
+    return model, table.numpy()
 
 
 def _choose_weights(
-    weights: list[np.ndarray], margins: list[float], mus: np.ndarray, expert: np.ndarray, choice: str, tol: float
+    weights: list[np.ndarray],
+    margins: list[float],
+    mus: np.ndarray,
+    expert: np.ndarray,
+    choice: str,
+    tol: float,
 ) -> np.ndarray:
     """Unit-norm ``w``: the last direction, or the one whose policy ``π⁽ʲ⁺¹⁾`` came closest to ``μ_E``.
 
@@ -397,21 +465,27 @@ def _check_config(cfg: ApprenticeshipConfig) -> None:
     if not cfg.temperature >= 0:
         raise ValueError(f"temperature must be >= 0 (0 = greedy policies), got {cfg.temperature}")
     if cfg.initial_policy not in INITIAL_POLICIES:
-        raise ValueError(f"initial_policy must be one of {', '.join(INITIAL_POLICIES)}; got {cfg.initial_policy!r}")
+        raise ValueError(
+            f"initial_policy must be one of {', '.join(INITIAL_POLICIES)}; got {cfg.initial_policy!r}"
+        )
     if cfg.reward_choice not in REWARD_CHOICES:
-        raise ValueError(f"reward_choice must be one of {', '.join(REWARD_CHOICES)}; got {cfg.reward_choice!r}")
+        raise ValueError(
+            f"reward_choice must be one of {', '.join(REWARD_CHOICES)}; got {cfg.reward_choice!r}"
+        )
     if cfg.dtype not in _DTYPES:
         raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {cfg.dtype!r}")
-    cp = _cvxpy()
-    if cfg.solver.upper() not in cp.installed_solvers():
-        raise ValueError(f"solver {cfg.solver!r} is not installed for cvxpy; installed: {', '.join(cp.installed_solvers())}")
+    installed = _cvxpy().installed_solvers()
+    if cfg.solver.upper() not in installed:
+        raise ValueError(f"solver {cfg.solver!r} is not installed for cvxpy; installed: {', '.join(installed)}")
 
 
 def _check_mu(expert: Any, policies: Any) -> tuple[np.ndarray, np.ndarray]:
     expert = np.asarray(expert, dtype=np.float64)
     policies = np.asarray(policies, dtype=np.float64)
-    if expert.ndim != 1 or policies.ndim != 2 or policies.shape[1] != expert.shape[0] or policies.shape[0] < 1:
-        raise ValueError(f"expert must be (F,) and policies (k >= 1, F); got {expert.shape} and {policies.shape}")
+    if expert.ndim != 1 or policies.ndim != 2 or policies.shape[1] != expert.shape[0] or len(policies) < 1:
+        raise ValueError(
+            f"expert must be (F,) and policies (k >= 1, F); got {expert.shape} and {policies.shape}"
+        )
     if not (np.isfinite(expert).all() and np.isfinite(policies).all()):
         raise ValueError("feature expectations contain NaN or inf")
     return expert, policies
@@ -421,7 +495,9 @@ def _cvxpy() -> Any:
     try:
         import cvxpy
     except ImportError:  # pragma: no cover - cvxpy is a dependency
-        raise ImportError("max-margin apprenticeship learning needs cvxpy: pip install 'cvxpy>=1.4'") from None
+        raise ImportError(
+            "apprenticeship learning needs cvxpy for its QPs: pip install 'cvxpy>=1.4'"
+        ) from None
     return cvxpy
 
 

@@ -22,7 +22,7 @@ from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts, demo_counts
 from irl.envs.tabular import TabularMDP
 from irl.inverse.maxent_objective import demo_log_likelihood, maxent_objective
-from irl.rewards import make_reward
+from irl.rewards import LinearReward, TabularReward, make_reward
 from irl.solvers.tabular_common import cpu_threads_for
 
 REWARD_KINDS = ("linear", "tabular", "tabular-state", "mlp")
@@ -38,8 +38,10 @@ class MaxEntConfig:
     """L2 penalty ``l2/2 · ‖θ‖²`` on the reward parameters (per demo episode)."""
     max_iters: int = 500
     """Cap on optimiser iterations (L-BFGS iterations, or Adam steps for the MLP)."""
-    grad_tol: float = 1e-5
-    """Stop when the largest gradient entry of the penalised objective is below this."""
+    grad_tol: float = 1e-4
+    """Stop when the largest gradient entry of the penalised objective is below this (the
+    gradient is a gap in expected counts per episode: 1e-4 visits is far below the
+    sampling noise of any demo set)."""
     hidden: tuple[int, ...] = (64, 64)
     """MLP hidden layer sizes."""
     lr: float = 0.01
@@ -154,7 +156,11 @@ def fit(
         if cfg.reward == "mlp":
             converged, iterations = _adam(model, evaluate, cfg, log, callback)
         else:
-            converged, iterations = _lbfgs(model, evaluate, cfg, log, callback)
+            with torch.no_grad():  # the model's visitation at the start point, for the preconditioner
+                start_table = model.table(mdp).to(cfg.device, dtype)
+            D0 = maxent_objective(work_mdp, counts, start_table).visitation
+            curvature = _curvature(model, counts.counts + D0, mdp)
+            converged, iterations = _lbfgs(model, evaluate, cfg, log, callback, curvature)
 
     model = model.cpu()
     with torch.no_grad():
@@ -172,21 +178,43 @@ def fit(
     )
 
 
-def _lbfgs(model, evaluate, cfg, log, callback) -> tuple[bool, int]:
+def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) -> np.ndarray | None:
+    """Diagonal of ``Jᵀ diag(counts) J`` (J = ∂table/∂θ) for the linear-in-θ models, else None.
+
+    ``counts`` are the demo counts plus the start model's visitation. The Hessian of −L
+    is the covariance of the reward's sufficient statistics under the model; its
+    diagonal is roughly the expected count of each parameter's feature, which for
+    rarely visited features is orders of magnitude below the common ones. L-BFGS on
+    ``θ · sqrt(diag)`` (a fixed diagonal preconditioner) converges in a fraction of the
+    iterations; the optimum and the stopping test on the unscaled gradient are unchanged.
+    """
+    c = counts[: mdp.n_env_states].to("cpu", torch.float64)
+    if isinstance(model, LinearReward) and model.features is not None:
+        phi2 = model.features.to("cpu", torch.float64) ** 2
+        h = phi2.T @ c.sum(1) if phi2.ndim == 2 else torch.einsum("saf,sa->f", phi2, c)
+    elif isinstance(model, TabularReward):
+        h = c.sum(1) if model.state_only else c
+    else:
+        return None
+    h = h.reshape(-1).numpy()
+    return np.sqrt(h + 1e-2 * max(float(h.mean()), 1e-12))
+
+
+def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[bool, int]:
     params = [p for p in model.parameters() if p.requires_grad]
-    shapes = [p.shape for p in params]
     sizes = [p.numel() for p in params]
+    scale = np.ones(sum(sizes)) if curvature is None or curvature.size != sum(sizes) else curvature
 
     def set_flat(x: np.ndarray) -> None:
         with torch.no_grad():
-            for p, chunk in zip(params, np.split(x, np.cumsum(sizes)[:-1])):
+            for p, chunk in zip(params, np.split(x / scale, np.cumsum(sizes)[:-1])):
                 p.copy_(torch.as_tensor(chunk, dtype=p.dtype).view(p.shape))
 
     def fun(x: np.ndarray) -> tuple[float, np.ndarray]:
         set_flat(x)
         loss, _ = evaluate()
         g = np.concatenate([p.grad.detach().cpu().numpy().ravel() for p in params])
-        return loss, g
+        return loss, g / scale
 
     def on_iteration(xk: np.ndarray) -> None:
         entry = dict(evaluate.last)  # the last evaluation is at xk (the accepted point)
@@ -195,15 +223,15 @@ def _lbfgs(model, evaluate, cfg, log, callback) -> tuple[bool, int]:
         if callback:
             callback(entry)
 
-    x0 = np.concatenate([p.detach().cpu().numpy().ravel() for p in params])
-    del shapes
+    x0 = np.concatenate([p.detach().cpu().numpy().ravel() for p in params]) * scale
     res = scipy.optimize.minimize(
         fun,
         x0,
         jac=True,
         method="L-BFGS-B",
         callback=on_iteration,
-        options={"maxiter": cfg.max_iters, "gtol": cfg.grad_tol, "ftol": 0.0, "maxcor": 20},
+        # |g/scale| <= gtol / max(scale) implies |g| <= grad_tol: scipy never stops before our test passes
+        options={"maxiter": cfg.max_iters, "gtol": cfg.grad_tol / float(scale.max()), "ftol": 0.0, "maxcor": 20},
     )
     set_flat(res.x)
     _, grad_max = evaluate()

@@ -4,24 +4,26 @@ Ratliff, Bagnell & Zinkevich, "Maximum Margin Planning", ICML 2006, Sec. 2-3. Wi
 linear reward ``w · f(s, a)``, a loss ``l(s, a)`` and the demos' visitation ``μ_D``,
 MMP minimises the regularised structured hinge loss
 
-    c(w) = λ/2 ‖w‖² + max_μ (Fᵀw + l)ᵀμ − (Fᵀw + l)ᵀμ_D          (Sec. 3, eq. for c(w))
+    c(w) = λ/2 ‖w‖² + max_μ (Fᵀw + l)ᵀμ − (Fᵀw + l)ᵀμ_D                     (Sec. 3)
 
 over the visitations ``μ`` of all policies: the demonstration must beat every other
 behaviour by at least that behaviour's extra loss. The max is *loss-augmented
 planning*: hard value iteration on the reward ``Fᵀw + l``, then the visitation of
 its greedy policy. A subgradient is ``λw + F(μ* − μ_D)`` (Sec. 3, Algorithm 1);
 we take projected subgradient steps with step ``step_size / √k`` onto the ball
-``‖w‖ ≤ √(2 c(0) / λ)``, which holds the minimiser (the Pegasos bound), and keep
-the best iterate (subgradient steps are not monotone).
+``‖w‖ ≤ ‖g₀‖ / λ`` (``g₀`` the subgradient at ``w = 0``), which holds the minimiser
+because ``c`` is λ-strongly convex, and keep the best iterate (subgradient steps
+are not monotone).
 
 The demos enter as one example: their ``γ^t``-weighted per-episode counts
 (:mod:`irl.envs.demo_counts`; the ``(1/n) Σ`` over demos is that average), the
 loss ``l(s, a) = margin · (1 − p̂(a | s))`` with ``p̂`` the demos' action frequencies
 at ``s`` (1 at states the demos never visit: leaving their path costs a full
 margin per step; 0 on the demos' action when they agree), and the plans start
-from the demos' own start mass. Demo episodes truncated before the horizon add
-negative start mass; the plan then maximises each start's value, not the signed
-sum, so ``c(w)`` is an upper bound there.
+from the demos' own start mass. For a demo episode truncated after ``L < T`` steps
+that mass counts the plan's first ``L`` steps only; the plan is optimal for all ``T``
+steps, which over the first ``L`` is feasible but not always best, so ``ξ`` is then a
+lower bound.
 
 ``margins`` holds the structured slack ``ξ(w) = max_μ (Fᵀw + l)ᵀμ − (Fᵀw + l)ᵀμ_D``
 per iteration: 0 when the demonstrated behaviour is optimal for ``Fᵀw + l``, i.e.
@@ -45,8 +47,9 @@ import torch
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts, demo_counts
 from irl.envs.tabular import TabularMDP
-from irl.inverse.max_margin import feature_expectations, linear_reward_outputs, require_features
+from irl.inverse.max_margin import feature_expectations, linear_reward, optimal_policy, require_features
 from irl.solvers import hard_value_iteration, reward_table, visitation
+from irl.solvers.tabular_common import cpu_threads_for
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
@@ -91,7 +94,7 @@ class MMPResult:
         config: the settings used.
         w: ``(F,)`` the best iterate (lowest objective).
         weights: ``(K, F)`` the iterate ``w_k`` evaluated at each iteration.
-        margins: ``ξ(w_k)`` per iteration (module docstring); ``objectives`` the ``c(w_k)``.
+        margins: the structured slack ``ξ(w_k)`` per iteration (module docstring).
         objectives: ``c(w_k)`` per iteration.
         expert_features: ``(F,)`` ``F μ_D``.
         loss: ``(S, A)`` numpy loss table ``l`` (0 on the absorbing state).
@@ -115,7 +118,7 @@ class MMPResult:
 
 # ------------------------------------------------------------- pure math
 def action_loss(counts: torch.Tensor, margin: float = 1.0) -> torch.Tensor:
-    """Loss ``l`` ``(S, A)``: ``margin · (1 − p̂(a|s))`` from demo counts ``(S, A)``; ``margin`` at unvisited states.
+    """Loss ``l (S, A) = margin · (1 − p̂(a|s))`` from demo counts ``(S, A)``; ``margin`` at unvisited states.
 
     Ratliff et al. 2006, Sec. 2: the loss counts state-action pairs off the demonstrated
     behaviour; with several demos per state it is the chance that ``a`` differs from a
@@ -184,6 +187,16 @@ def fit(
     """
     cfg = MMPConfig(**{**asdict(config or MMPConfig()), **overrides})
     _check_config(cfg)
+    with cpu_threads_for(mdp):
+        return _fit(mdp, demos, cfg, callback)
+
+
+def _fit(
+    mdp: TabularMDP,
+    demos: Demos | DemoCounts,
+    cfg: MMPConfig,
+    callback: Callable[[dict[str, float]], None] | None,
+) -> MMPResult:
     start = time.perf_counter()
     dtype = _DTYPES[cfg.dtype]
     work = mdp.to(cfg.device, dtype)
@@ -192,7 +205,6 @@ def fit(
     D_demo = counts.counts
     loss = reward_table(work, action_loss(D_demo, cfg.margin))  # absorbing row 0: nothing to choose there
     mu_demo = feature_expectations(phi, D_demo)
-    loss_demo = (loss * D_demo).sum()
 
     def plan(w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Loss-augmented plan: its features F μ*, its value (Fᵀw + l)ᵀμ*, and the demos' value."""
@@ -201,8 +213,8 @@ def fit(
         return feature_expectations(phi, D), (r * D).sum(), (r * D_demo).sum()
 
     w = torch.zeros(phi.shape[-1], dtype=dtype, device=work.device)
-    _, value0, _ = plan(w)
-    radius = math.sqrt(2.0 * max(float(value0 - loss_demo), 0.0) / cfg.l2) if cfg.l2 > 0 else math.inf
+    # c is λ-strongly convex, so ‖w* − 0‖ ≤ ‖g₀‖/λ for any subgradient g₀ at 0.
+    radius = float((plan(w)[0] - mu_demo).norm()) / cfg.l2 if cfg.l2 > 0 else math.inf
 
     weights: list[np.ndarray] = []
     margins: list[float] = []
@@ -239,7 +251,9 @@ def fit(
         w = project_to_ball(w - step * grad, radius)
 
     w_final = best_w.cpu().double().numpy()
-    model, table, policy = linear_reward_outputs(mdp, w_final, 0.0)
+    model, table = linear_reward(mdp, w_final)
+    cpu = mdp.to("cpu", torch.float64)
+    policy = optimal_policy(cpu, require_features(cpu), w_final, 0.0)
     return MMPResult(
         reward_model=model,
         reward_table=table,

@@ -46,6 +46,7 @@ __all__ = [
     "policy_from_spec",
     "register_policy",
     "resolve_config",
+    "space_spec",
 ]
 
 #: episode cap of :func:`evaluate_policy` for envs without a time limit
@@ -217,9 +218,10 @@ class RewardFunction:
               env_reward: np.ndarray) -> np.ndarray:
         """Returns ``(N,)`` float64 rewards to learn from: the model's, or ``env_reward``; times ``scale``."""
         if self.model is None:
-            r = np.asarray(env_reward, dtype=np.float64).reshape(-1)
+            r = np.array(env_reward, dtype=np.float64).reshape(-1)  # a copy: callers may get read-only views
         elif self.table is not None:
-            r = self.table[np.asarray(obs, dtype=np.int64).reshape(-1), np.asarray(act, dtype=np.int64).reshape(-1)]
+            s, a = np.asarray(obs, dtype=np.int64).reshape(-1), np.asarray(act, dtype=np.int64).reshape(-1)
+            r = self.table[s, a]
         else:
             r = self._call(obs, act, next_obs, terminated)
         return r * self.scale if self.scale != 1.0 else r
@@ -266,30 +268,40 @@ class EpisodeLog:
         self._return, self._length = 0.0, 0
         if not self.bar.disable:
             self.bar.set_postfix(true_return=f"{record['true_return']:.3g}", refresh=False)
-        if self.callback is not None and self.callback(record) is False:
-            return False
-        return True
+        stop = self.callback is not None and self.callback(record) is False
+        return not stop
 
     def finish(self, policy: nn.Module, env: gymnasium.Env, eval_episodes: int, seed: int,
                info: dict[str, Any] | None = None) -> TrainResult:
         """Closes the bar, evaluates ``policy`` and returns the :class:`TrainResult`."""
         seconds = time.perf_counter() - self.start
         self.bar.close()
-        eval_return = evaluate_policy(env, policy, episodes=eval_episodes, seed=seed) if eval_episodes else math.nan
+        eval_return = (evaluate_policy(env, policy, episodes=eval_episodes, seed=seed) if eval_episodes
+                       else math.nan)
         return TrainResult(policy=policy, curve=self.curve, eval_return=eval_return, steps=self.steps,
                            seconds=seconds, steps_per_second=self.steps / max(seconds, 1e-9), info=info or {})
 
 
 # ----------------------------------------------------------------------------- observation encoding
-def space_spec(space: spaces.Space) -> dict[str, Any]:
-    """JSON description of a Discrete or Box space (what a policy needs to rebuild its input/output)."""
+def space_spec(space: spaces.Space, *, bounds: bool = False) -> dict[str, Any]:
+    """Strict-JSON description of a Discrete or Box space; ``bounds`` adds a Box's low/high (None: no bound)."""
     if isinstance(space, spaces.Discrete):
         return {"type": "discrete", "n": int(space.n)}
     if isinstance(space, spaces.Box):
-        return {"type": "box", "shape": list(space.shape),
-                "low": np.asarray(space.low, dtype=np.float64).reshape(-1).tolist(),
-                "high": np.asarray(space.high, dtype=np.float64).reshape(-1).tolist()}
+        spec: dict[str, Any] = {"type": "box", "shape": list(space.shape)}
+        if bounds:
+            for key, values in (("low", space.low), ("high", space.high)):
+                flat = np.asarray(values, dtype=np.float64).reshape(-1)
+                spec[key] = [float(v) if np.isfinite(v) else None for v in flat]
+        return spec
     raise TypeError(f"only Discrete and Box spaces are supported, got {type(space).__name__}")
+
+
+def box_bounds(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(low, high)`` float32 tensors of a Box spec from ``space_spec(..., bounds=True)`` (None: ∓inf)."""
+    low = [-math.inf if v is None else v for v in spec["low"]]
+    high = [math.inf if v is None else v for v in spec["high"]]
+    return torch.tensor(low, dtype=torch.float32), torch.tensor(high, dtype=torch.float32)
 
 
 class ObsEncoder:
@@ -335,7 +347,8 @@ def policy_from_spec(spec: dict[str, Any]) -> nn.Module:
     if not isinstance(spec, dict) or "kind" not in spec:
         raise ValueError(f"a policy spec must be a dict with a 'kind' key, got {spec!r}")
     if spec["kind"] not in _POLICY_KINDS:
-        for module in ("soft_q", "policy_gradient", "sac"):  # the solver modules register their kinds on import
+        # the solver modules register their kinds on import
+        for module in ("soft_q", "policy_gradient", "sac"):
             try:
                 importlib.import_module(f"irl.solvers.{module}")
             except ModuleNotFoundError as error:

@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import copy
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from itertools import pairwise
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -36,6 +38,7 @@ from irl.solvers._rollout import (
     ObsEncoder,
     RewardFunction,
     TrainResult,
+    box_bounds,
     make_env,
     register_policy,
     resolve_config,
@@ -48,10 +51,12 @@ __all__ = ["ActorCriticPolicy", "PGConfig", "behavior_clone", "gae_advantages", 
 
 # ------------------------------------------------------------------------------------ the math
 def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
-                   terminated: torch.Tensor, chain_ends: torch.Tensor, gamma: float, lam: float) -> torch.Tensor:
+                   terminated: torch.Tensor, chain_ends: torch.Tensor, gamma: float,
+                   lam: float) -> torch.Tensor:
     """Returns GAE(γ, λ) advantages ``(T,)`` (Schulman et al. 2016, eq. 16) of one stream of steps.
 
-    ``δ_t = r_t + γ (1 − terminated_t) V(s_{t+1}) − V(s_t)``, ``A_t = δ_t + γλ (1 − end_t) A_{t+1}``.
+    ``δ_t = r_t + γ (1 - terminated_t) V(s_{t+1}) - V(s_t)`` and
+    ``A_t = δ_t + γλ (1 - end_t) A_{t+1}``.
 
     Args:
         rewards, values, next_values: ``(T,)``; ``next_values`` is ``V`` of the step's own next
@@ -103,9 +108,10 @@ def per_decision_weights(log_pi: torch.Tensor, log_q: torch.Tensor, episode_star
         return (w / w.mean()).to(log_pi.dtype)
 
 
-def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor, old_log_prob: torch.Tensor | None = None,
-                         clip_range: float | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
-    """Returns the surrogate loss ``−mean(w · log π(a|s) · Â)``, or PPO's clipped one (Schulman et al. 2017, eq. 7).
+def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor,
+                         old_log_prob: torch.Tensor | None = None, clip_range: float | None = None,
+                         weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Returns the surrogate loss ``-mean(w · log π(a|s) · Â)`` or PPO's clipped one (Schulman 2017, eq. 7).
 
     Args:
         log_prob: ``(N,)`` ``log π_θ(a|s)`` (with gradient).
@@ -123,7 +129,8 @@ def policy_gradient_loss(log_prob: torch.Tensor, advantages: torch.Tensor, old_l
         if old_log_prob is None:
             raise ValueError("PPO clipping needs old_log_prob")
         ratio = torch.exp(log_prob - old_log_prob)
-        objective = torch.minimum(ratio * advantages, torch.clamp(ratio, 1 - clip_range, 1 + clip_range) * advantages)
+        clipped = torch.clamp(ratio, 1 - clip_range, 1 + clip_range)
+        objective = torch.minimum(ratio * advantages, clipped * advantages)
     if weights is not None:
         objective = weights * objective
     return -objective.mean()
@@ -136,13 +143,13 @@ class PGConfig:
 
     total_steps: int = 100_000
     """env steps of training."""
-    rollout_steps: int = 512
+    rollout_steps: int = 256
     """env steps collected per update."""
     gamma: float = 0.99
     """discount factor."""
     gae_lambda: float = 0.95
     """λ of GAE."""
-    learning_rate: float = 3e-4
+    learning_rate: float = 1e-3
     """Adam step size (actor and critic)."""
     hidden: tuple[int, ...] = (64, 64)
     """hidden widths of the actor and of the critic (tanh)."""
@@ -150,11 +157,11 @@ class PGConfig:
     """α: weight of the entropy in the ELBO Σ E[r + α H(π)] (added to the reward and to the loss)."""
     value_coef: float = 0.5
     """weight of the critic's squared error."""
-    clip_range: float | None = None
-    """PPO's clip ε; None: the plain (A2C) gradient."""
-    epochs: int = 1
-    """passes over each rollout (PPO: 4 to 10)."""
-    minibatch_size: int | None = None
+    clip_range: float | None = 0.2
+    """PPO's clip ε; None: the plain (A2C) gradient (then use epochs=1, minibatch_size=None)."""
+    epochs: int = 4
+    """passes over each rollout."""
+    minibatch_size: int | None = 64
     """steps per gradient step; None: the whole rollout."""
     max_grad_norm: float = 0.5
     """gradient-norm clip."""
@@ -193,10 +200,10 @@ class PGConfig:
 
 # --------------------------------------------------------------------------------- the policy
 def _mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, out_gain: float) -> nn.Sequential:
-    """tanh MLP, orthogonal init (√2 hidden, ``out_gain`` output), biases 0 — the usual actor-critic init."""
+    """tanh MLP, orthogonal init (√2 hidden, ``out_gain`` output), zero biases: the usual PPO init."""
     layers: list[nn.Module] = []
     widths = [in_dim, *hidden]
-    for a, b in zip(widths[:-1], widths[1:]):
+    for a, b in pairwise(widths):
         layer = nn.Linear(a, b)
         nn.init.orthogonal_(layer.weight, math.sqrt(2))
         nn.init.zeros_(layer.bias)
@@ -209,10 +216,10 @@ def _mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, out_gain: float) ->
 
 @register_policy("actor-critic")
 class ActorCriticPolicy(nn.Module):
-    """An actor (Categorical logits or Gaussian mean + log std) and a critic ``V(s)`` on encoded observations."""
+    """An actor (Categorical logits, or Gaussian mean and log std) and a critic ``V(s)`` on encoded obs."""
 
-    def __init__(self, observation: dict[str, Any], action: dict[str, Any], hidden: tuple[int, ...] = (64, 64),
-                 init_log_std: float = -0.5, seed: int = 0) -> None:
+    def __init__(self, observation: dict[str, Any], action: dict[str, Any],
+                 hidden: tuple[int, ...] = (64, 64), init_log_std: float = -0.5, seed: int = 0) -> None:
         super().__init__()
         self.observation, self.action, self.hidden = observation, action, tuple(hidden)
         self.init_log_std, self.seed = float(init_log_std), int(seed)
@@ -226,8 +233,9 @@ class ActorCriticPolicy(nn.Module):
             self.critic = _mlp(self.encoder.dim, self.hidden, 1, 1.0)
         if not self.discrete:
             self.log_std = nn.Parameter(torch.full((out,), self.init_log_std))
-            self.register_buffer("low", torch.tensor(action["low"], dtype=torch.float32))
-            self.register_buffer("high", torch.tensor(action["high"], dtype=torch.float32))
+            low, high = box_bounds(action)
+            self.register_buffer("low", low)
+            self.register_buffer("high", high)
         self.generator = torch.Generator().manual_seed(seed)
 
     def distribution(self, x: torch.Tensor) -> torch.distributions.Distribution:
@@ -260,7 +268,7 @@ class ActorCriticPolicy(nn.Module):
         return dist.mean + dist.stddev * noise
 
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
-        """Returns actions for one observation (``()`` int or ``(act_dim,)``) or a batch; clipped to the Box."""
+        """Returns actions for one observation (``()`` int or ``(act_dim,)``) or a batch, clipped to bounds."""
         x, single = self.encoder.encode(obs)
         with torch.no_grad():
             dist = self.distribution(x)
@@ -292,10 +300,10 @@ class _DemoBatch:
         self.next_x, _ = policy.encoder.encode(np.asarray(demos.next_observations))
         act = np.asarray(demos.actions)
         self.actions = torch.as_tensor(act.astype(np.int64) if policy.discrete else act.astype(np.float32))
-        self.terminated = torch.as_tensor(np.asarray(demos.terminals, dtype=bool))
+        self.terminated = torch.as_tensor(np.array(demos.terminals, dtype=bool))
         self.chain_ends = torch.zeros_like(self.terminated)
         self.chain_ends[torch.as_tensor(demos.episode_ends - 1)] = True
-        self.episode_starts = torch.as_tensor(np.asarray(demos.episode_starts, dtype=np.int64))
+        self.episode_starts = torch.as_tensor(np.array(demos.episode_starts, dtype=np.int64))
         self.n = self.x.shape[0]
         self.rewards: torch.Tensor | None = None
         if reward_fn.learned or demos.rewards is not None:
@@ -325,7 +333,8 @@ def behavior_clone(policy: ActorCriticPolicy, demo: _DemoBatch, steps: int, lr: 
 class _Rollout:
     """Preallocated storage of one rollout of ``n`` steps (raw observations, for the reward model)."""
 
-    def __init__(self, n: int, obs_space: spaces.Space, act_shape: tuple[int, ...], discrete_act: bool) -> None:
+    def __init__(self, n: int, obs_space: spaces.Space, act_shape: tuple[int, ...],
+                 discrete_act: bool) -> None:
         discrete_obs = isinstance(obs_space, spaces.Discrete)
         obs_shape = () if discrete_obs else tuple(obs_space.shape)
         obs_dtype = np.int64 if discrete_obs else np.float32
@@ -342,7 +351,7 @@ class _Rollout:
 def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_model: Any = None,
           demos: Any = None, seed: int = 0, callback: Callable[[dict], Any] | None = None,
           progress: bool = False, **overrides: Any) -> TrainResult:
-    """Returns a policy trained by entropy-regularised actor-critic, with the demo terms the config switches on.
+    """Returns a policy trained by entropy-regularised actor-critic with the demo terms the config turns on.
 
     See ``irl.solvers._rollout`` for the shared arguments. ``demos`` (an ``irl.data.Demos``)
     is needed by any demo term; term (a) also needs demo rewards: the reward model's, or
@@ -356,8 +365,8 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
     if config.demo_behavior not in ("bc", "dirac"):
         raise ValueError(f"demo_behavior must be 'bc' or 'dirac', got {config.demo_behavior!r}")
     env = make_env(env)
-    policy = ActorCriticPolicy(space_spec(env.observation_space), space_spec(env.action_space), config.hidden,
-                               config.init_log_std, seed)
+    policy = ActorCriticPolicy(space_spec(env.observation_space), space_spec(env.action_space, bounds=True),
+                               config.hidden, config.init_log_std, seed)
     reward_fn = RewardFunction(reward_model, env.observation_space, env.action_space)
     rng = np.random.default_rng(seed)
     info: dict[str, Any] = {}
@@ -382,7 +391,8 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
     buf = _Rollout(n, env.observation_space, policy.act_shape, policy.discrete)
     log = EpisodeLog(config.total_steps, callback, progress, desc="pg")
     if not policy.discrete:
-        low, high = policy.low.numpy().reshape(policy.act_shape), policy.high.numpy().reshape(policy.act_shape)
+        low = policy.low.numpy().reshape(policy.act_shape)
+        high = policy.high.numpy().reshape(policy.act_shape)
     obs, _ = env.reset(seed=seed)
     length, updates, stop = 0, 0, False
     while log.steps < config.total_steps and not stop:
@@ -395,53 +405,68 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
             length += 1
             ended = terminated or truncated or (config.max_episode_steps is not None
                                                 and length >= config.max_episode_steps)
-            buf.obs[t], buf.actions[t], buf.env_rewards[t], buf.next_obs[t] = obs, action, env_reward, next_obs
-            buf.terminated[t], buf.chain_ends[t] = terminated, ended or t == steps - 1
+            buf.obs[t], buf.actions[t], buf.next_obs[t] = obs, action, next_obs
+            buf.env_rewards[t], buf.terminated[t] = env_reward, terminated
+            buf.chain_ends[t] = ended or t == steps - 1
             log.step(float(step_info.get("true_reward", env_reward)))
             if ended:
                 if not log.end_episode(update=updates):
-                    stop = True
-                    buf.chain_ends[t] = True
-                    steps = t + 1
+                    stop = True  # the policy that earned the last episode is the one returned
                     break
                 obs, _ = env.reset()
                 length = 0
             else:
                 obs = next_obs
-        _update(policy, optimizer, buf, steps, reward_fn, demo, behavior, config, updates, rng)
-        updates += 1
+        if not stop:
+            _update(policy, optimizer, buf, steps, reward_fn, demo, behavior, config, updates, rng)
+            updates += 1
     info["updates"] = updates
     return log.finish(policy, env, config.eval_episodes, seed, info=info)
 
 
 class _Drawer:
-    """Draws one training action per env step in numpy (torch.distributions costs ~10x more per call).
+    """Draws one training action per env step, with the actor copied to numpy for the rollout.
 
-    Returns ``(action, log π(a|s), H(π(·|s)))``; the same numbers as the torch distributions.
+    The weights do not change during a rollout, and on tiny inputs a numpy matmul costs a
+    fraction of a torch call. Returns ``(action, log π(a|s), H(π(·|s)))`` (float64 math).
     """
 
     def __init__(self, policy: ActorCriticPolicy, rng: np.random.Generator) -> None:
         self.policy, self.rng = policy, rng
+        linears = [m for m in policy.actor if isinstance(m, nn.Linear)]
+        self.layers = [(m.weight.detach().double().numpy().copy(), m.bias.detach().double().numpy().copy())
+                       for m in linears]
+        self.first_t = self.layers[0][0].T.copy()  # (in, out): row s is the first layer on one-hot s
         if not policy.discrete:
-            self.std = policy.log_std.detach().double().exp().numpy()
-            self.log_norm = float((policy.log_std.detach().double() + 0.5 * math.log(2 * math.pi)).sum())
-            self.entropy = float((policy.log_std.detach().double() + 0.5 * math.log(2 * math.pi * math.e)).sum())
+            log_std = policy.log_std.detach().double()
+            self.std = log_std.exp().numpy()
+            self.log_norm = float((log_std + 0.5 * math.log(2 * math.pi)).sum())
+            self.entropy = float((log_std + 0.5 * math.log(2 * math.pi * math.e)).sum())
+
+    def actor_out(self, obs: Any) -> np.ndarray:
+        """The actor's output (logits or mean) for one observation, as the torch actor computes it."""
+        w0, b0 = self.layers[0]
+        if self.policy.encoder.discrete:
+            h = self.first_t[int(obs)] + b0
+        else:
+            h = w0 @ np.asarray(obs, dtype=np.float64).reshape(-1) + b0
+        for w, b in self.layers[1:]:
+            h = w @ np.tanh(h) + b
+        return h
 
     def __call__(self, obs: Any) -> tuple[np.ndarray, float, float]:
-        policy = self.policy
-        with torch.no_grad():
-            out = policy.actor(policy.encoder.encode(obs)[0])[0].double().numpy()
-        if policy.discrete:
+        out = self.actor_out(obs)
+        if self.policy.discrete:
             z = out - out.max()
             p = np.exp(z)
             total = p.sum()
             log_p = z - math.log(total)
             p /= total
-            a = min(int(np.searchsorted(np.cumsum(p), self.rng.random() * p.sum(), side="right")), len(p) - 1)
+            a = min(int(np.searchsorted(np.cumsum(p), self.rng.random(), side="right")), len(p) - 1)
             return np.int64(a), float(log_p[a]), float(-(p * log_p).sum())
         noise = self.rng.standard_normal(out.shape)
         a = out + self.std * noise
-        return a.reshape(policy.act_shape), float(-0.5 * (noise**2).sum() - self.log_norm), self.entropy
+        return a.reshape(self.policy.act_shape), float(-0.5 * (noise**2).sum() - self.log_norm), self.entropy
 
 
 def _soft_advantages(policy: ActorCriticPolicy, x: torch.Tensor, next_x: torch.Tensor, rewards: torch.Tensor,
@@ -451,7 +476,8 @@ def _soft_advantages(policy: ActorCriticPolicy, x: torch.Tensor, next_x: torch.T
     with torch.no_grad():
         values, next_values = policy.value(x), policy.value(next_x)
         soft_r = rewards + config.entropy_coef * entropies
-        adv = gae_advantages(soft_r, values, next_values, terminated, chain_ends, config.gamma, config.gae_lambda)
+        adv = gae_advantages(soft_r, values, next_values, terminated, chain_ends, config.gamma,
+                             config.gae_lambda)
     return adv, adv + values
 
 
@@ -463,10 +489,12 @@ def _update(policy: ActorCriticPolicy, optimizer: torch.optim.Optimizer, buf: _R
     x, _ = policy.encoder.encode(buf.obs[s])
     next_x, _ = policy.encoder.encode(buf.next_obs[s])
     actions = torch.as_tensor(buf.actions[s])
-    rewards = torch.as_tensor(reward_fn.batch(buf.obs[s], buf.actions[s], buf.next_obs[s], buf.terminated[s],
-                                              buf.env_rewards[s]), dtype=torch.float32)
-    adv, returns = _soft_advantages(policy, x, next_x, rewards, torch.as_tensor(buf.entropies[s]),
-                                    torch.as_tensor(buf.terminated[s]), torch.as_tensor(buf.chain_ends[s]), config)
+    terminated, chain_ends = torch.as_tensor(buf.terminated[s]), torch.as_tensor(buf.chain_ends[s])
+    rewards = reward_fn.batch(buf.obs[s], buf.actions[s], buf.next_obs[s], buf.terminated[s],
+                              buf.env_rewards[s])
+    rewards = torch.as_tensor(rewards, dtype=torch.float32)
+    adv, returns = _soft_advantages(policy, x, next_x, rewards, torch.as_tensor(buf.entropies[s]), terminated,
+                                    chain_ends, config)
     old_log_probs = torch.as_tensor(buf.log_probs[s])
 
     demo_adv = demo_w = None
@@ -477,8 +505,9 @@ def _update(policy: ActorCriticPolicy, optimizer: torch.optim.Optimizer, buf: _R
             log_q = (behavior.log_prob(behavior.distribution(demo.x), demo.actions) if behavior is not None
                      else torch.zeros_like(log_pi))
             demo_w = per_decision_weights(log_pi, log_q, demo.episode_starts, config.demo_is_clip)
-        demo_adv, _ = _soft_advantages(policy, demo.x, demo.next_x, demo.rewards, policy.entropy(dist).detach(),
-                                       demo.terminated, demo.chain_ends, config)
+        demo_entropy = policy.entropy(dist).detach()
+        demo_adv, _ = _soft_advantages(policy, demo.x, demo.next_x, demo.rewards, demo_entropy, demo.terminated,
+                                       demo.chain_ends, config)
     if config.normalize_advantages:
         # one scale for on-policy and demo advantages, so neither term drowns the other
         both = adv if demo_adv is None else torch.cat([adv, demo_adv])
@@ -502,7 +531,8 @@ def _update(policy: ActorCriticPolicy, optimizer: torch.optim.Optimizer, buf: _R
                 demo_dist = policy.distribution(demo.x)
                 demo_log_prob = policy.log_prob(demo_dist, demo.actions)
                 if config.demo_is:
-                    loss = loss + config.demo_is_coef * policy_gradient_loss(demo_log_prob, demo_adv, weights=demo_w)
+                    is_loss = policy_gradient_loss(demo_log_prob, demo_adv, weights=demo_w)
+                    loss = loss + config.demo_is_coef * is_loss
                 if bc_weight > 0:
                     loss = loss - bc_weight * demo_log_prob.mean()
             optimizer.zero_grad(set_to_none=True)

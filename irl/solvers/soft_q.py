@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable
+from itertools import pairwise
+from typing import Any
 
 import gymnasium
 import numpy as np
@@ -104,20 +105,20 @@ class SoftQConfig:
     reward_scale: float = 1.0
     """multiplies the reward learned from (scaling the reward by c is like dividing τ by c)."""
     exploration: str = "auto"
-    """"boltzmann" (sample exp((Q−V)/τ)), "epsilon" (ε-greedy), or "auto": Boltzmann if soft, else ε-greedy."""
+    """"boltzmann" (sample exp((Q-V)/τ)), "epsilon" (ε-greedy), or "auto" (Boltzmann if soft, else ε)."""
     epsilon_start: float = 1.0
     """ε of ε-greedy in the first episode."""
     epsilon_end: float = 0.05
     """floor of ε."""
     epsilon_decay: float = 0.01
-    """ε falls linearly by this much per finished episode: ε_k = max(end, start − decay·k)."""
+    """ε falls linearly by this much per finished episode: ε_k = max(end, start - decay·k)."""
     max_episode_steps: int | None = None
     """truncate training episodes after this many steps (for envs without a time limit)."""
     eval_episodes: int = 10
     """deterministic evaluation episodes after training (0: none)."""
     # tabular
     step_size: float = 0.1
-    """tabular: α of the update Q ← Q + α (target − Q)."""
+    """tabular: α of the update Q ← Q + α (target - Q)."""
     step_size_power: float = 0.0
     """tabular: α_n = step_size / n(s,a)^power; a power in (0.5, 1] converges on stochastic envs."""
     # deep
@@ -154,8 +155,12 @@ def _epsilon(config: SoftQConfig, episode: int) -> float:
     return max(config.epsilon_end, config.epsilon_start - config.epsilon_decay * episode)
 
 
+def _enough(config: SoftQConfig, episodes: int) -> bool:
+    return config.max_episodes is not None and episodes >= config.max_episodes
+
+
 def _sample_boltzmann(q_row: Sequence[float], temperature: float, rng: np.random.Generator) -> int:
-    """Draws ``a ~ exp((Q(s, a) − V(s))/τ)`` from one row (a list or a 1-d array) with one uniform number."""
+    """Draws ``a ~ exp((Q(s, a) - V(s))/τ)`` from one row (a list or 1-d array) with one uniform draw."""
     m = max(q_row)
     weights = [math.exp((x - m) / temperature) for x in q_row]
     u = rng.random() * sum(weights)
@@ -186,7 +191,7 @@ class _QPolicy(nn.Module):
         raise NotImplementedError
 
     def probs(self, obs: Any) -> np.ndarray:
-        """Returns the action distribution ``(A,)`` or ``(N, A)``: exp((Q−V)/τ), or ε-greedy when τ = 0."""
+        """Returns the action distribution ``(A,)`` or ``(N, A)``: exp((Q-V)/τ), or ε-greedy if τ = 0."""
         q, single = self.q_values(obs)
         if self.temperature > 0:
             p = torch.softmax(torch.as_tensor(q) / self.temperature, dim=-1).numpy()
@@ -233,11 +238,12 @@ class TabularQPolicy(_QPolicy):
                    float(spec.get("epsilon", 0.0)), int(spec.get("seed", 0)))
 
 
-def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int, activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
-    """Returns Linear/activation layers ``in_dim -> hidden... -> out_dim`` (init from the global torch RNG)."""
+def mlp(in_dim: int, hidden: tuple[int, ...], out_dim: int,
+        activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Returns Linear/activation layers ``in_dim -> hidden... -> out_dim`` (init from the global RNG)."""
     layers: list[nn.Module] = []
     widths = [in_dim, *hidden]
-    for a, b in zip(widths[:-1], widths[1:]):
+    for a, b in pairwise(widths):
         layers += [nn.Linear(a, b), activation()]
     layers.append(nn.Linear(widths[-1], out_dim))
     return nn.Sequential(*layers)
@@ -273,14 +279,15 @@ class QNetworkPolicy(_QPolicy):
     @classmethod
     def from_spec(cls, spec: dict[str, Any]) -> QNetworkPolicy:
         return cls(spec["observation"], int(spec["n_actions"]), tuple(spec.get("hidden", (64, 64))),
-                   float(spec.get("temperature", 1.0)), float(spec.get("epsilon", 0.0)), int(spec.get("seed", 0)))
+                   float(spec.get("temperature", 1.0)), float(spec.get("epsilon", 0.0)),
+                   int(spec.get("seed", 0)))
 
 
 # ------------------------------------------------------------------------------------ training
 def train(env: gymnasium.Env | str, *, config: SoftQConfig | None = None, reward_model: Any = None,
           demos: Any = None, seed: int = 0, callback: Callable[[dict], Any] | None = None,
           progress: bool = False, **overrides: Any) -> TrainResult:
-    """Returns a policy trained by soft (or hard) Q-learning on ``env`` for ``reward_model`` (or the env's reward).
+    """Returns a policy trained by soft (or hard) Q-learning on ``env`` for ``reward_model`` (or env reward).
 
     See ``irl.solvers._rollout`` for the shared arguments. Tabular needs Discrete
     observations and actions; deep needs Discrete actions. ``result.info["q"]`` holds
@@ -298,17 +305,20 @@ def train(env: gymnasium.Env | str, *, config: SoftQConfig | None = None, reward
     method = config.method
     if method == "auto":
         method = "tabular" if isinstance(env.observation_space, spaces.Discrete) else "deep"
-    reward_fn = RewardFunction(reward_model, env.observation_space, env.action_space, scale=config.reward_scale)
+    reward_fn = RewardFunction(reward_model, env.observation_space, env.action_space,
+                               scale=config.reward_scale)
     if method == "tabular":
         if not isinstance(env.observation_space, spaces.Discrete):
-            raise TypeError(f"tabular soft Q-learning needs Discrete observations, got {env.observation_space}")
+            raise TypeError(f"tabular soft Q-learning needs Discrete observations, "
+                            f"got {env.observation_space}")
         return _train_tabular(env, config, reward_fn, seed, callback, progress)
     if method == "deep":
         return _train_deep(env, config, reward_fn, seed, callback, progress)
     raise ValueError(f"method must be 'tabular', 'deep' or 'auto', got {config.method!r}")
 
 
-def _train_tabular(env, config: SoftQConfig, reward_fn: RewardFunction, seed: int, callback, progress) -> TrainResult:
+def _train_tabular(env: gymnasium.Env, config: SoftQConfig, reward_fn: RewardFunction, seed: int,
+                   callback: Callable[[dict], Any] | None, progress: bool) -> TrainResult:
     explore = _exploration(config)
     tau = config.temperature if config.soft else 0.0
     S, A = int(env.observation_space.n), int(env.action_space.n)
@@ -347,14 +357,15 @@ def _train_tabular(env, config: SoftQConfig, reward_fn: RewardFunction, seed: in
             extra = {"return": learned_return}
             if explore == "epsilon":
                 extra["epsilon"] = epsilon
-            if not log.end_episode(**extra) or (config.max_episodes is not None and episodes >= config.max_episodes):
+            if not log.end_episode(**extra) or _enough(config, episodes):
                 break
             epsilon = _epsilon(config, episodes)
             obs, _ = env.reset()
             s, length, learned_return = int(obs), 0, 0.0
         else:
             s = s2
-    return log.finish(policy, env, config.eval_episodes, seed, info={"q": policy.q.clone(), "method": "tabular"})
+    return log.finish(policy, env, config.eval_episodes, seed,
+                      info={"q": policy.q.clone(), "method": "tabular"})
 
 
 class ReplayBuffer:
@@ -376,12 +387,13 @@ class ReplayBuffer:
         self.size = min(self.size + 1, self.capacity)
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> tuple[np.ndarray, ...]:
-        """Returns ``(obs, actions, env_rewards, next_obs, terminated)`` of ``batch_size`` random transitions."""
+        """Returns ``(obs, actions, env_rewards, next_obs, terminated)`` of ``batch_size`` random steps."""
         i = rng.integers(0, self.size, size=batch_size)
         return self.obs[i], self.actions[i], self.env_rewards[i], self.next_obs[i], self.terminated[i]
 
 
-def _train_deep(env, config: SoftQConfig, reward_fn: RewardFunction, seed: int, callback, progress) -> TrainResult:
+def _train_deep(env: gymnasium.Env, config: SoftQConfig, reward_fn: RewardFunction, seed: int,
+                callback: Callable[[dict], Any] | None, progress: bool) -> TrainResult:
     explore = _exploration(config)
     tau = config.temperature if config.soft else 0.0
     A = int(env.action_space.n)
@@ -421,7 +433,7 @@ def _train_deep(env, config: SoftQConfig, reward_fn: RewardFunction, seed: int, 
             if losses:
                 extra["loss"] = float(np.mean(losses))
                 losses.clear()
-            if not log.end_episode(**extra) or (config.max_episodes is not None and episodes >= config.max_episodes):
+            if not log.end_episode(**extra) or _enough(config, episodes):
                 break
             epsilon = _epsilon(config, episodes)
             obs, _ = env.reset()
@@ -448,4 +460,4 @@ def _gradient_step(policy: QNetworkPolicy, target_net: nn.Module, optimizer: tor
     loss.backward()
     nn.utils.clip_grad_norm_(policy.net.parameters(), config.max_grad_norm)
     optimizer.step()
-    return float(loss)
+    return loss.item()

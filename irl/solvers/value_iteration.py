@@ -99,6 +99,13 @@ def soft_value_iteration(
     return _value_iteration(mdp, reward, lambda q: _soft_backup(q, temperature), temperature, tol, max_iters)
 
 
+def _soft_value(q: torch.Tensor, temperature: float) -> torch.Tensor:
+    """``V = α logsumexp(Q/α)`` over the last axis, without the policy."""
+    if temperature == 1.0:
+        return torch.logsumexp(q, dim=-1)
+    return temperature * torch.logsumexp(q / temperature, dim=-1)
+
+
 def hard_value_iteration(
     mdp: TabularMDP, reward: Any, *, tol: float | None = None, max_iters: int = 100_000
 ) -> ValueResult:
@@ -120,12 +127,18 @@ def _value_iteration(mdp, reward, backup, temperature, tol, max_iters) -> ValueR
         v = r.new_empty(T, S)
         pi = r.new_empty(T, S, A)
         v_next = r.new_zeros(S)
+        soft = temperature > 0
         for t in range(T - 1, -1, -1):
             torch.add(r, expected_next(P, v_next, A), alpha=gamma, out=q[t])
-            v[t], pi[t] = backup(q[t])
+            if soft:  # only V in the loop; the policy of all steps in one batched softmax below
+                v[t] = _soft_value(q[t], temperature)
+            else:
+                v[t], pi[t] = backup(q[t])
             if absorbing is not None:
                 v[t, absorbing] = 0.0
             v_next = v[t]
+        if soft:
+            torch.softmax(q if temperature == 1.0 else q / temperature, dim=-1, out=pi)
         return ValueResult(q, v, pi, temperature, T, True)
 
     tol = default_tol(r.dtype) if tol is None else tol

@@ -1,0 +1,320 @@
+"""``irl train``: train a forward solver (SAC, soft Q-learning, policy gradient) and write a run folder.
+
+The run folder is assembled in a hidden temporary folder next to its final place and
+renamed into place at the end, so a failed or interrupted run leaves nothing behind.
+Its files:
+
+- ``config.json``: env, algorithm and its settings, seed, steps, reward and demo sources.
+- ``policy.json`` + ``policy_weights.npz``: the trained policy (``irl.solvers.policy_io.load_policy``).
+- ``metrics.json``: ``eval_return`` (deterministic policy, 10 episodes, the env's reward),
+  steps, seconds, steps per second, training episodes.
+- ``curve.json`` / ``curve.csv``: one record per training episode (step, episode, true_return, ...).
+- ``learning_curve.png``.
+
+Every input is checked before anything is written; bad input raises CLIError.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import dataclasses
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from irl.cli.common import CLIError, parse_json_object, print_json, to_jsonable
+
+#: ``--algo`` name -> (module with ``train``, its config class)
+ALGOS = {
+    "sac": ("irl.solvers.sac", "SACConfig"),
+    "soft-q": ("irl.solvers.soft_q", "SoftQConfig"),
+    "pg": ("irl.solvers.policy_gradient", "PGConfig"),
+}
+EVAL_EPISODES = 10
+
+_DEFAULTS = """\
+defaults: each algorithm's config (SACConfig, SoftQConfig, PGConfig); change any field
+with --algo-kwargs, e.g. '{"hidden": [64, 64], "learning_starts": 500}' for sac.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser(
+        "train",
+        help="train a policy for an env's reward (or a learned one) and write a run folder",
+        description="Train a forward solver on a gymnasium env and write a run folder (policy, config, "
+        "metrics with the deterministic evaluation return, learning curve as JSON/CSV/PNG).",
+        epilog=_DEFAULTS,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    train.add_argument("--env", required=True, help="gymnasium id, e.g. Pendulum-v1, CartPole-v1, irl/Gridworld-v0")
+    train.add_argument("--algo", required=True, choices=sorted(ALGOS), help="forward solver")
+    train.add_argument("--env-kwargs", default=None, help="JSON object of env arguments")
+    train.add_argument("--algo-kwargs", default=None, help="JSON object of config fields, e.g. '{\"gamma\": 0.98}'")
+    train.add_argument("--reward", type=Path, default=None,
+                       help="learn this reward instead of the env's: a folder with reward.json (from irl fit)")
+    train.add_argument("--demos", type=Path, default=None, help="demo .npz file handed to the solver")
+    train.add_argument("--steps", type=int, required=True, help="env steps of training")
+    train.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    train.add_argument("--out", type=Path, default=None, help="run folder; default runs/train-<env>-<algo>-s<seed>-<time>")
+    train.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (sac only)")
+    train.add_argument("--tensorboard", type=Path, default=None, help="also write TensorBoard logs under this folder")
+    train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    train.set_defaults(handler=run_train)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    import importlib
+
+    import gymnasium as gym
+    import torch
+
+    # ---- check every input before anything is written
+    if args.steps < 1:
+        raise CLIError(f"--steps must be >= 1, got {args.steps}")
+    env_kwargs = parse_json_object(args.env_kwargs, "--env-kwargs")
+    algo_kwargs = parse_json_object(args.algo_kwargs, "--algo-kwargs")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise CLIError("--device cuda: no CUDA device is available")
+    module_name, config_name = ALGOS[args.algo]
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        raise CLIError(f"--algo {args.algo} is not available in this install ({exc})") from None
+    config = _make_config(getattr(module, config_name), args, algo_kwargs)
+    env = _make_env(gym, args.env, env_kwargs)
+    reward_model = None if args.reward is None else _load_reward(args.reward, env)
+    demos = None if args.demos is None else _load_demos(args.demos, args.env, env_kwargs)
+    writer_class = None if args.tensorboard is None else _summary_writer_class()
+    run_dir = args.out if args.out is not None else _default_run_dir(Path("runs"), args.env, args.algo, args.seed)
+    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise CLIError(f"--out {run_dir} exists and is not an empty folder")
+
+    # ---- train
+    writer = None
+    if writer_class is not None:
+        writer = writer_class(log_dir=str(args.tensorboard / run_dir.name))
+
+    def callback(record: dict[str, Any]) -> None:
+        for key, value in record.items():
+            if key not in ("step", "episode") and isinstance(value, int | float) and not isinstance(value, bool):
+                writer.add_scalar(f"train/{key}", value, record["step"])
+
+    try:
+        result = module.train(env, config=config, reward_model=reward_model, demos=demos, seed=args.seed,
+                              callback=callback if writer is not None else None, progress=sys.stderr.isatty())
+        if writer is not None:
+            writer.add_scalar("eval/return", result.eval_return, result.steps)
+            writer.add_scalar("train/steps_per_second", result.steps_per_second, result.steps)
+    finally:
+        if writer is not None:
+            writer.close()
+        env.close()
+
+    # ---- write the run folder
+    returns = [r["true_return"] for r in result.curve]
+    metrics = {
+        "eval_return": result.eval_return,
+        "eval_episodes": getattr(config, "eval_episodes", EVAL_EPISODES),
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "steps_per_second": result.steps_per_second,
+        "episodes": len(result.curve),
+        "final_train_return": sum(returns[-10:]) / len(returns[-10:]) if returns else None,
+    }
+    run_config = {
+        "irl_version": _irl_version(),
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "command": " ".join(["irl", *sys.argv[1:]]) if sys.argv else None,
+        "env": {"id": args.env, "kwargs": env_kwargs},
+        "algo": args.algo,
+        "steps": args.steps,
+        "seed": args.seed,
+        "device": args.device,
+        "reward": None if args.reward is None else str(args.reward.resolve()),
+        "demos": None if args.demos is None else str(args.demos.resolve()),
+        "config": to_jsonable(dataclasses.asdict(config)),
+        "torch": torch.__version__,
+    }
+    _write_run_dir(run_dir, run_config, result, metrics, title=f"{args.algo} on {args.env} (seed {args.seed})")
+
+    if args.json:
+        print_json({"run_dir": str(run_dir), "algo": args.algo, "env": args.env, "seed": args.seed, **metrics})
+    else:
+        print(f"{args.algo} on {args.env}: {result.steps} steps in {result.seconds:.1f} s "
+              f"({result.steps_per_second:.0f} steps/s) -> {run_dir}")
+        print(f"  eval return {result.eval_return:.4g} (deterministic, {metrics['eval_episodes']} episodes)")
+    return 0
+
+
+# ------------------------------------------------------------------------------- input checks
+def _make_config(cls: type, args: argparse.Namespace, algo_kwargs: dict[str, Any]) -> Any:
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(algo_kwargs) - fields)
+    if unknown:
+        raise CLIError(f"--algo-kwargs: unknown setting(s) {unknown} for {args.algo}; known: {sorted(fields)}")
+    if "total_steps" in algo_kwargs:
+        raise CLIError("--algo-kwargs: give the number of steps with --steps, not total_steps")
+    values: dict[str, Any] = {"total_steps": args.steps}
+    if "device" in fields:
+        values["device"] = args.device
+    elif args.device != "cpu":
+        raise CLIError(f"--algo {args.algo} runs on the CPU only")
+    values.update(algo_kwargs)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise CLIError(f"--algo-kwargs: {exc}") from None
+
+
+def _make_env(gym: Any, env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    import irl.envs  # noqa: F401  (registers the irl/... ids)
+
+    try:
+        return gym.make(env_id, **env_kwargs)
+    except gym.error.Error as exc:
+        raise CLIError(f"--env {env_id}: {exc}") from None
+    except TypeError as exc:
+        raise CLIError(f"--env-kwargs do not fit {env_id}: {exc}") from None
+
+
+def _load_reward(path: Path, env: Any) -> Any:
+    """The reward model in ``path``, after checking it takes one transition of ``env``."""
+    import numpy as np
+    import torch
+    from gymnasium import spaces
+
+    from irl.rewards import RewardFormatError, load_reward
+
+    try:
+        model = load_reward(path)
+    except RewardFormatError as exc:
+        raise CLIError(f"--reward: {exc}") from None
+
+    def batch(x: Any, space: Any) -> torch.Tensor:
+        if isinstance(space, spaces.Discrete):
+            return torch.tensor([int(x)], dtype=torch.int64)
+        return torch.as_tensor(np.asarray(x, dtype=np.float64).reshape(1, *space.shape), dtype=model.dtype)
+
+    obs, _ = env.reset(seed=0)
+    act = env.action_space.sample()
+    extra = {"terminated": torch.zeros(1, dtype=torch.bool)} if model.accepts_terminated else {}
+    try:
+        with torch.no_grad():
+            r = model(batch(obs, env.observation_space), batch(act, env.action_space),
+                      batch(obs, env.observation_space), **extra)
+        if tuple(r.shape) != (1,):
+            raise ValueError(f"it returned shape {tuple(r.shape)} for one transition")
+    except (ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise CLIError(f"--reward {path} does not fit {env.spec.id}: {exc}") from None
+    return model
+
+
+def _load_demos(path: Path, env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    from irl.data import DemoFormatError, load_demos, validate_against_env
+
+    try:
+        demos = load_demos(path, check_env=False)
+        if demos.env_id is not None and demos.env_id != env_id:
+            raise CLIError(f"--demos {path} come from {demos.env_id}, not {env_id}")
+        validate_against_env(observations=demos.observations, actions=demos.actions,
+                             next_observations=demos.next_observations, env_id=env_id, env_kwargs=env_kwargs)
+    except DemoFormatError as exc:
+        raise CLIError(f"--demos: {exc}") from None
+    return demos
+
+
+def _summary_writer_class() -> type:
+    try:
+        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise CLIError("--tensorboard needs the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter
+
+
+def _irl_version() -> str:
+    import irl
+
+    return irl.__version__
+
+
+# ------------------------------------------------------------------------------- the run folder
+def _default_run_dir(root: Path, env_id: str, algo: str, seed: int) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    env_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", env_id).strip("-")
+    base = root / f"train-{env_name}-{algo}-s{seed}-{stamp}"
+    run_dir, k = base, 1
+    while run_dir.exists():
+        k += 1
+        run_dir = base.with_name(f"{base.name}-{k}")
+    return run_dir
+
+
+def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metrics: dict[str, Any],
+                   *, title: str) -> None:
+    from irl.solvers.policy_io import save_policy
+
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
+    try:
+        os.chmod(tmp, 0o755)  # mkdtemp makes the folder private
+        (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
+        save_policy(result.policy, tmp)
+        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
+        curve = to_jsonable(result.curve)
+        (tmp / "curve.json").write_text(json.dumps(curve) + "\n")
+        _write_csv(tmp / "curve.csv", curve)
+        plot_learning_curve(tmp / "learning_curve.png", curve, result.eval_return, title=title)
+        if run_dir.exists():  # an empty folder the user made: replace it
+            run_dir.rmdir()
+        os.replace(tmp, run_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for record in records:
+        columns += [key for key in record if key not in columns]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns or ["step", "episode", "true_return"])
+        writer.writeheader()
+        writer.writerows(records)
+
+
+def plot_learning_curve(path: Path, curve: list[dict[str, Any]], eval_return: float | None, *,
+                        title: str = "") -> None:
+    """Writes a PNG of the true return per training episode against env steps, with the evaluation return."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    steps = np.array([r["step"] for r in curve], dtype=float)
+    returns = np.array([np.nan if r["true_return"] is None else r["true_return"] for r in curve], dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ax.plot(steps, returns, ".", alpha=0.4, label="episode return")
+    if len(returns) >= 5:
+        k = max(5, len(returns) // 20)
+        smooth = np.convolve(returns, np.ones(k) / k, mode="valid")
+        ax.plot(steps[k - 1:], smooth, "-", label=f"mean of {k}")
+    if eval_return is not None and not (isinstance(eval_return, float) and math.isnan(eval_return)):
+        ax.axhline(eval_return, color="k", linestyle="--", linewidth=1, label=f"eval {eval_return:.4g}")
+    ax.set_xlabel("env steps")
+    ax.set_ylabel("true return")
+    ax.set_title(title)
+    ax.legend(loc="best")
+    fig.savefig(path, dpi=100, bbox_inches="tight")
+    plt.close(fig)
