@@ -30,7 +30,7 @@ VARIANTS = {
     "soft Q-learning, rewards x10": dict(soft=True, temperature=1.0, reward_scale=10.0),
 }
 FIGURE = Path(__file__).parent / "figures" / "cliffwalking_soft_vs_hard_q.png"
-COLORS = dict(zip(VARIANTS, ["tab:blue", "tab:red", "tab:green"]))
+COLORS = dict(zip(VARIANTS, ["tab:blue", "tab:red", "tab:green"], strict=True))
 
 
 def run(job: tuple[str, int, int, int]) -> dict:

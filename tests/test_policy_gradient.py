@@ -58,8 +58,12 @@ def stop_when_solved(curve):
 # ---------------------------------------------------------------------------------- the math
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_gae_by_hand(dtype):
-    t = lambda *x: torch.tensor(x, dtype=dtype)
-    b = lambda *x: torch.tensor(x, dtype=torch.bool)
+    def t(*x):
+        return torch.tensor(x, dtype=dtype)
+
+    def b(*x):
+        return torch.tensor(x, dtype=torch.bool)
+
     rewards, values, next_values = t(1.0, 2.0, 3.0), t(0.5, 1.0, 1.5), t(1.0, 1.5, 9.0)
     # δ = [1 + .9 - .5, 2 + .9*1.5 - 1, 3 - 1.5] = [1.4, 2.35, 1.5]; γλ = 0.72
     terminated_at_end = gae_advantages(rewards, values, next_values, b(0, 0, 1), b(0, 0, 1), 0.9, 0.8)
@@ -163,7 +167,8 @@ def test_same_seed_same_numbers(sparse_demos):
     c = train(gym.make("irl/Gridworld-v0", **SPARSE), seed=4, **kw)
     assert a.curve == b.curve and a.eval_return == b.eval_return
     def same(p, q):
-        return all(torch.equal(x, y) for x, y in zip(p.state_dict().values(), q.state_dict().values(), strict=True))
+        pairs = zip(p.state_dict().values(), q.state_dict().values(), strict=True)
+        return all(torch.equal(x, y) for x, y in pairs)
 
     assert same(a.policy, b.policy) and not same(a.policy, c.policy)
 
@@ -178,7 +183,7 @@ def test_continuous_actions_with_demo_terms_and_spec_roundtrip():
         for _ in range(20):
             a = rng.uniform(-2, 2, size=1).astype(np.float32)
             nxt, r, *_ = env.step(a)
-            for key, value in zip(steps, (obs, a, nxt, r)):
+            for key, value in zip(steps, (obs, a, nxt, r), strict=True):
                 steps[key].append(value)
             obs = nxt
         episodes.append({k: np.asarray(v) for k, v in steps.items()} | {"truncated": True})

@@ -152,7 +152,7 @@ def test_deep_soft_q_smoke_seeded_and_rebuilt_from_spec():
     a = train("irl/Gridworld-v0", **kw)
     b = train("irl/Gridworld-v0", **kw)
     assert a.curve == b.curve and a.eval_return == b.eval_return
-    for pa, pb in zip(a.policy.parameters(), b.policy.parameters()):
+    for pa, pb in zip(a.policy.parameters(), b.policy.parameters(), strict=True):
         assert torch.equal(pa, pb)
     spec = json.loads(json.dumps(a.policy.spec()))
     rebuilt = policy_from_spec(spec)

@@ -20,8 +20,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen = sub.add_parser(
         "generate",
         help="roll out an expert into a demo file",
-        description="Roll out the soft-optimal policy of a tabular env's true reward (soft value "
-        "iteration on the env's exact model) by stepping the real gymnasium env.",
+        description="Roll out an expert by stepping the real gymnasium env: without --policy, the "
+        "soft-optimal policy of a tabular env's true reward (soft value iteration on the env's exact "
+        "model); with --policy RUN_DIR, a policy trained by `irl train` (any env, continuous included).",
     )
     gen.add_argument("--env", required=True, help="gymnasium id, e.g. irl/Gridworld-v0, FrozenLake-v1")
     gen.add_argument("--env-kwargs", default=None, help='JSON object of env arguments, e.g. \'{"size": 8}\'')
@@ -30,6 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--temperature", type=float, default=1.0, help="soft-optimal temperature α (default 1)")
     gen.add_argument("--discount", type=float, default=None, help="demonstrator's discount (default 1)")
     gen.add_argument("--max-steps", type=int, default=None, help="episode length; default the env's time limit")
+    gen.add_argument("--policy", type=Path, default=None, help="run folder of `irl train` to roll out")
+    gen.add_argument("--deterministic", action="store_true", help="with --policy: act with the policy's mode")
     gen.add_argument("--out", type=Path, required=True, help="output .npz path")
     gen.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     gen.set_defaults(handler=run_generate)
@@ -41,6 +44,12 @@ def run_info(args: argparse.Namespace) -> int:
     demos = load_demos(args.file)
     summary = demos.summary()
     summary["file"] = str(args.file)
+    if demos.env_id is not None:
+        from irl.data import env_spaces
+
+        observation_space, action_space = env_spaces(demos.env_id, demos.env_kwargs)
+        summary["observation_space"] = str(observation_space)
+        summary["action_space"] = str(action_space)
     if args.json:
         print_json(summary)
         return 0
@@ -59,24 +68,38 @@ def run_generate(args: argparse.Namespace) -> int:
         raise CLIError(f"--out {args.out} is a directory; give a file path")
     if not args.out.parent.exists():
         raise CLIError(f"--out: directory {args.out.parent} does not exist")
-    demos = generate_tabular_demos(
-        args.env,
-        env_kwargs=parse_json_object(args.env_kwargs, "--env-kwargs"),
-        episodes=args.episodes,
-        seed=args.seed,
-        temperature=args.temperature,
-        discount=args.discount,
-        max_steps=args.max_steps,
-        progress=not args.json,
-    )
+    env_kwargs = parse_json_object(args.env_kwargs, "--env-kwargs")
+    if args.policy is not None:
+        from irl.runs.rollout import rollout_policy_demos
+
+        if args.temperature != 1.0:
+            raise CLIError("--temperature applies to the soft-optimal expert, not to --policy")
+        demos = rollout_policy_demos(
+            args.env, args.policy, env_kwargs=env_kwargs, episodes=args.episodes, seed=args.seed,
+            deterministic=args.deterministic, max_steps=args.max_steps, discount=args.discount,
+            progress=not args.json,
+        )
+    else:
+        if args.deterministic:
+            raise CLIError("--deterministic needs --policy")
+        demos = generate_tabular_demos(
+            args.env,
+            env_kwargs=env_kwargs,
+            episodes=args.episodes,
+            seed=args.seed,
+            temperature=args.temperature,
+            discount=args.discount,
+            max_steps=args.max_steps,
+            progress=not args.json,
+        )
     path = save_demos(demos, args.out)
     summary = demos.summary()
     summary["file"] = str(path)
     if args.json:
         print_json(summary)
     else:
-        ret = summary.get("return_mean")
-        extra = f", mean return {ret:.3f}" if isinstance(ret, float) else ""
+        ret = (summary.get("return") or {}).get("mean")
+        extra = f", mean return {ret:.4g}" if isinstance(ret, float) else ""
         print(f"wrote {path}: {demos.n_episodes} episodes, {demos.n_steps} steps{extra}")
     return 0
 

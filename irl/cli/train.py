@@ -40,8 +40,11 @@ ALGOS = {
 EVAL_EPISODES = 10
 
 _DEFAULTS = """\
-defaults: each algorithm's config (SACConfig, SoftQConfig, PGConfig); change any field
-with --algo-kwargs, e.g. '{"hidden": [64, 64], "learning_starts": 500}' for sac.
+defaults: each algorithm's config dataclass (irl.solvers.sac.SACConfig, soft_q.SoftQConfig,
+policy_gradient.PGConfig); change any field with --algo-kwargs, e.g. for sac
+'{"hidden": [256, 256], "learning_starts": 5000}'. --reward: the env's reward is still
+what the curve and the evaluation report. --demos: sac puts them in its replay buffer,
+pg uses them as its config says (demo_is, demo_bc_coef, bc_warmstart_steps).
 """
 
 
@@ -49,23 +52,28 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser(
         "train",
         help="train a policy for an env's reward (or a learned one) and write a run folder",
-        description="Train a forward solver on a gymnasium env and write a run folder (policy, config, "
-        "metrics with the deterministic evaluation return, learning curve as JSON/CSV/PNG).",
+        description="Train a forward solver on a gymnasium env and write a run folder: the policy,\n"
+        "config.json, metrics.json (the deterministic evaluation return over 10 episodes of the\n"
+        "env's reward), and the learning curve as JSON, CSV and PNG.",
         epilog=_DEFAULTS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--env", required=True, help="gymnasium id, e.g. Pendulum-v1, CartPole-v1, irl/Gridworld-v0")
+    train.add_argument("--env", required=True, metavar="ID",
+                       help="gymnasium id, e.g. Pendulum-v1, CartPole-v1, irl/Gridworld-v0")
     train.add_argument("--algo", required=True, choices=sorted(ALGOS), help="forward solver")
-    train.add_argument("--env-kwargs", default=None, help="JSON object of env arguments")
-    train.add_argument("--algo-kwargs", default=None, help="JSON object of config fields, e.g. '{\"gamma\": 0.98}'")
-    train.add_argument("--reward", type=Path, default=None,
+    train.add_argument("--env-kwargs", default=None, metavar="JSON", help="JSON object of env arguments")
+    train.add_argument("--algo-kwargs", default=None, metavar="JSON",
+                       help="JSON object of config fields, e.g. '{\"gamma\": 0.98}'")
+    train.add_argument("--reward", type=Path, default=None, metavar="RUN_DIR",
                        help="learn this reward instead of the env's: a folder with reward.json (from irl fit)")
-    train.add_argument("--demos", type=Path, default=None, help="demo .npz file handed to the solver")
-    train.add_argument("--steps", type=int, required=True, help="env steps of training")
-    train.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
-    train.add_argument("--out", type=Path, default=None, help="run folder; default runs/train-<env>-<algo>-s<seed>-<time>")
+    train.add_argument("--demos", type=Path, default=None, metavar="FILE", help="demo .npz file for the solver")
+    train.add_argument("--steps", type=int, required=True, metavar="N", help="env steps of training")
+    train.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every random draw (default 0)")
+    train.add_argument("--out", type=Path, default=None, metavar="DIR",
+                       help="run folder; default runs/train-<env>-<algo>-s<seed>-<time>")
     train.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (sac only)")
-    train.add_argument("--tensorboard", type=Path, default=None, help="also write TensorBoard logs under this folder")
+    train.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                       help="also write TensorBoard logs to DIR/<run folder name>")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     train.set_defaults(handler=run_train)
 
@@ -92,6 +100,8 @@ def run_train(args: argparse.Namespace) -> int:
     env = _make_env(gym, args.env, env_kwargs)
     reward_model = None if args.reward is None else _load_reward(args.reward, env)
     demos = None if args.demos is None else _load_demos(args.demos, args.env, env_kwargs)
+    if demos is not None and demos.rewards is None and reward_model is None and args.algo == "sac":
+        raise CLIError(f"--demos {args.demos} have no rewards: sac can only replay them with --reward")
     writer_class = None if args.tensorboard is None else _summary_writer_class()
     run_dir = args.out if args.out is not None else _default_run_dir(Path("runs"), args.env, args.algo, args.seed)
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):

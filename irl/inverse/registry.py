@@ -77,7 +77,7 @@ register(Algorithm(
 register(Algorithm(
     "deep-maxent",
     "exact MaxEnt IRL with an MLP reward on the features (Wulfmeier 2015), Adam",
-    "irl.inverse.maxent", "MaxEntConfig", defaults=(("reward", "mlp"),),
+    "irl.inverse.maxent", "MaxEntConfig", defaults=(("reward", "mlp"), ("max_iters", 300)),
 ))
 register(Algorithm(
     "projection",

@@ -3,8 +3,15 @@
 Tabular and exact: :func:`soft_value_iteration` (backward messages),
 :func:`visitation` / :func:`state_visitation` (forward messages),
 :func:`hard_value_iteration`, :func:`policy_evaluation`, :func:`expected_return`.
+
+Sampled (they step a gymnasium env; each ``train(env, *, config, reward_model, ...)``
+returns a :class:`TrainResult`): :mod:`irl.solvers.soft_q` (tabular and deep soft
+Q-learning), :mod:`irl.solvers.sac` (SAC, continuous and discrete) and
+:mod:`irl.solvers.policy_gradient` (entropy-regularised actor-critic / PPO with
+demonstrations). They are imported on first use: ``from irl.solvers import sac``.
 """
 
+from irl.solvers._rollout import TrainResult, evaluate_policy
 from irl.solvers.tabular_common import reward_table
 from irl.solvers.value_iteration import (
     PolicyValues,
@@ -17,6 +24,8 @@ from irl.solvers.value_iteration import (
 from irl.solvers.visitation import state_visitation, visitation
 
 __all__ = [
+    "TrainResult",
+    "evaluate_policy",
     "PolicyValues",
     "ValueResult",
     "expected_return",

@@ -284,7 +284,7 @@ class EpisodeLog:
 
 # ----------------------------------------------------------------------------- observation encoding
 def space_spec(space: spaces.Space, *, bounds: bool = False) -> dict[str, Any]:
-    """Strict-JSON description of a Discrete or Box space; ``bounds`` adds a Box's low/high (None: no bound)."""
+    """Strict-JSON description of a Discrete or Box space; ``bounds`` adds a Box's low/high (None: none)."""
     if isinstance(space, spaces.Discrete):
         return {"type": "discrete", "n": int(space.n)}
     if isinstance(space, spaces.Box):

@@ -1,20 +1,24 @@
 """Entropy-regularised policy gradient (advantage actor-critic, GAE, optional PPO clip), with demonstrations.
 
-Objective: the ELBO of control as inference (Levine 2018, eq. 18), ``Σ_t E[r_t + α H(π(·|s_t))]``.
+Objective: the ELBO of control as inference (Levine 2018, Sec. 4.1), ``Σ_t E[r_t + α H(π(·|s_t))]``.
 Its gradient is estimated as ``E[∇log π(a_t|s_t) Â_t] + α E[∇H(π(·|s_t))]``, with ``Â`` the
 GAE (Schulman et al. 2016) of the *soft* reward ``r_t + α H(π(·|s_t))``, so that an action is
 also credited with the entropy of the states it leads to. Discrete actions use a
-Categorical, continuous ones a Gaussian with a state-independent log std.
+Categorical, continuous ones a Gaussian with a state-independent log std. The defaults
+clip the ratio as PPO does (4 epochs of minibatches of 64 per rollout of 256 steps);
+``clip_range=None, epochs=1, minibatch_size=None`` gives the plain A2C step.
 
 Demonstrations enter as three independent terms (each a loss added to the PG loss):
 
 (a) ``demo_is``: demo trajectories as extra samples of the gradient, weighted by per-decision
-    importance ratios ``w_t = Π_{t' ≤ t} π_θ(a_t'|s_t') / q(a_t'|s_t')`` (Precup et al. 2000;
-    the guided-policy-search/IS lecture of CS285), clipped at ``demo_is_clip`` and
-    self-normalised over the demo steps. ``q`` is a behaviour-cloned model of the
-    demonstrator (``demo_behavior="bc"``) or the Dirac assumption ``q = 1`` ("dirac").
+    importance ratios ``w_t = Π_{t' ≤ t} π_θ(a_t'|s_t') / q(a_t'|s_t')`` (Precup et al.
+    2000), clipped at ``demo_is_clip`` and self-normalised over the demo steps. ``q`` is a
+    behaviour-cloned model of the demonstrator (``demo_behavior="bc"``) or the Dirac
+    assumption ``q = 1`` ("dirac").
 (b) ``demo_bc_coef`` (λ0) > 0: the hybrid objective ``J(θ) + λ_k Σ_demo log π_θ(a|s)`` with the
-    DAPG schedule ``λ_k = λ0 · λ1^k`` (Rajeswaran et al. 2018, eq. 6), k the update index.
+    DAPG schedule ``λ_k = λ0 · λ1^k`` (Rajeswaran et al. 2018, "Learning Complex Dexterous
+    Manipulation with Deep RL and Demonstrations"), k the update index; the sum is taken as
+    a mean over demo steps so λ does not scale with the number of demos.
 (c) ``bc_warmstart_steps`` > 0: behaviour cloning (maximum likelihood on the demos) before RL.
 """
 
@@ -53,7 +57,7 @@ __all__ = ["ActorCriticPolicy", "PGConfig", "behavior_clone", "gae_advantages", 
 def gae_advantages(rewards: torch.Tensor, values: torch.Tensor, next_values: torch.Tensor,
                    terminated: torch.Tensor, chain_ends: torch.Tensor, gamma: float,
                    lam: float) -> torch.Tensor:
-    """Returns GAE(γ, λ) advantages ``(T,)`` (Schulman et al. 2016, eq. 16) of one stream of steps.
+    """Returns GAE(γ, λ) advantages ``(T,)`` (Schulman et al. 2016) of one stream of steps.
 
     ``δ_t = r_t + γ (1 - terminated_t) V(s_{t+1}) - V(s_t)`` and
     ``A_t = δ_t + γλ (1 - end_t) A_{t+1}``.
@@ -184,7 +188,7 @@ class PGConfig:
     """(a) clip of a per-decision weight before self-normalisation."""
     # (b) DAPG hybrid objective
     demo_bc_coef: float = 0.0
-    """(b) λ0 of the term λ0·λ1^k Σ_demo log π(a|s); 0 switches it off."""
+    """(b) λ0 of the term λ0·λ1^k mean_demo log π(a|s); 0 switches it off."""
     demo_bc_decay: float = 0.95
     """(b) λ1, the per-update decay of that term."""
     # (c) behaviour-cloning warm start (also fits the "bc" behaviour model of (a))
@@ -268,7 +272,7 @@ class ActorCriticPolicy(nn.Module):
         return dist.mean + dist.stddev * noise
 
     def act(self, obs: Any, deterministic: bool = False) -> np.ndarray:
-        """Returns actions for one observation (``()`` int or ``(act_dim,)``) or a batch, clipped to bounds."""
+        """Returns actions for one observation (``()`` int or ``(act_dim,)``) or a batch, within bounds."""
         x, single = self.encoder.encode(obs)
         with torch.no_grad():
             dist = self.distribution(x)
@@ -506,8 +510,8 @@ def _update(policy: ActorCriticPolicy, optimizer: torch.optim.Optimizer, buf: _R
                      else torch.zeros_like(log_pi))
             demo_w = per_decision_weights(log_pi, log_q, demo.episode_starts, config.demo_is_clip)
         demo_entropy = policy.entropy(dist).detach()
-        demo_adv, _ = _soft_advantages(policy, demo.x, demo.next_x, demo.rewards, demo_entropy, demo.terminated,
-                                       demo.chain_ends, config)
+        demo_adv, _ = _soft_advantages(policy, demo.x, demo.next_x, demo.rewards, demo_entropy,
+                                       demo.terminated, demo.chain_ends, config)
     if config.normalize_advantages:
         # one scale for on-policy and demo advantages, so neither term drowns the other
         both = adv if demo_adv is None else torch.cat([adv, demo_adv])

@@ -4,8 +4,8 @@ Each transition is one row of a single float32 tensor ``(capacity, width)``:
 ``[obs | act | env_reward | next_obs | terminated]``. One gather then fetches a whole
 batch, and the columns come out as views. The buffer is written row by row through a
 numpy array: on the CPU that array *is* the tensor's memory (no copy at all); on an
-accelerator it is a host staging area whose new rows are copied to the device, in one
-copy, just before the next batch is drawn.
+accelerator it is a (pinned) host staging area whose new rows are copied to the device,
+in one copy, just before the next batch is drawn.
 
 Observations are stored flat (a Discrete observation as its index), actions flat (a
 Discrete action as its index). Only ``terminated`` is stored: a step cut by a time
@@ -45,10 +45,12 @@ class ReplayBuffer:
         obs_dim, act_dim: flat sizes of one observation and one action.
         device: where the rows live and batches are drawn.
         generator: the torch generator (on ``device``) that draws batch indices.
+        staged: write rows to a host array and copy them to ``data`` before each draw;
+            default: only when ``device`` is not the CPU (pinned host memory on CUDA).
     """
 
     def __init__(self, capacity: int, obs_dim: int, act_dim: int, device: torch.device | str = "cpu",
-                 generator: torch.Generator | None = None) -> None:
+                 generator: torch.Generator | None = None, *, staged: bool | None = None) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.capacity, self.obs_dim, self.act_dim = int(capacity), int(obs_dim), int(act_dim)
@@ -61,17 +63,17 @@ class ReplayBuffer:
         self._next = slice(o + a + 1, 2 * o + a + 1)
         self._term = 2 * o + a + 1
         self.width = 2 * o + a + 2
-        if self.device.type == "cpu":
-            self._host = np.zeros((self.capacity, self.width), dtype=np.float32)
-            self.data = torch.from_numpy(self._host)  # same memory: a numpy write is a tensor write
-        else:
-            host = torch.zeros((self.capacity, self.width), dtype=torch.float32, pin_memory=True)
-            self._host = host.numpy()
-            self._pinned = host
+        self.staged = self.device.type != "cpu" if staged is None else bool(staged)
+        self._staging = torch.zeros((self.capacity, self.width), dtype=torch.float32,
+                                    pin_memory=self.staged and self.device.type == "cuda")
+        self._host = self._staging.numpy()  # same memory: a numpy write is a tensor write
+        if self.staged:
             self.data = torch.zeros((self.capacity, self.width), dtype=torch.float32, device=self.device)
+        else:
+            self.data = self._staging
         self.size = 0
         self._next_row = 0
-        self._dirty_from: int | None = None  # first host row not yet on the device (accelerators only)
+        self._unsynced = 0  # rows written to the staging area since the last copy to ``data``
 
     def __len__(self) -> int:
         return self.size
@@ -86,8 +88,7 @@ class ReplayBuffer:
         row[self._rew] = env_reward
         row[self._next] = next_obs
         row[self._term] = terminated
-        if self._dirty_from is None and self.device.type != "cpu":
-            self._dirty_from = i
+        self._unsynced += 1
         self._next_row = (i + 1) % self.capacity
         if self.size < self.capacity:
             self.size += 1
@@ -105,20 +106,23 @@ class ReplayBuffer:
             self.add(obs[i], act[i], env_reward[i], next_obs[i], terminated[i])
 
     def _sync(self) -> None:
-        """Copies the rows written since the last sync from the host staging area to the device."""
-        lo, hi = self._dirty_from, self._next_row
-        self._dirty_from = None
-        if lo < hi:
-            self.data[lo:hi].copy_(self._pinned[lo:hi], non_blocking=True)
-        else:  # wrapped around (or a full lap): two pieces
-            self.data[lo:].copy_(self._pinned[lo:], non_blocking=True)
-            self.data[:hi].copy_(self._pinned[:hi], non_blocking=True)
+        """Copies the rows written since the last sync from the host staging area to ``data``."""
+        n, hi = min(self._unsynced, self.capacity), self._next_row
+        self._unsynced = 0
+        lo = hi - n
+        if n == self.capacity:
+            self.data.copy_(self._staging)
+        elif lo >= 0:
+            self.data[lo:hi].copy_(self._staging[lo:hi])
+        else:  # the new rows wrap around the end: two pieces
+            self.data[lo:].copy_(self._staging[lo:])
+            self.data[:hi].copy_(self._staging[:hi])
 
     def sample(self, batch_size: int) -> TransitionBatch:
         """Returns ``batch_size`` transitions drawn uniformly with replacement."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        if self._dirty_from is not None:
+        if self.staged and self._unsynced:
             self._sync()
         idx = torch.randint(self.size, (batch_size,), device=self.device, generator=self.generator)
         return self.split(self.data[idx])
@@ -130,6 +134,6 @@ class ReplayBuffer:
 
     def stored(self) -> TransitionBatch:
         """Returns every stored transition (views, in storage order), e.g. for inspection or tests."""
-        if self._dirty_from is not None:
+        if self.staged and self._unsynced:
             self._sync()
         return self.split(self.data[: self.size])

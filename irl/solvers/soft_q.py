@@ -1,8 +1,8 @@
 """Soft Q-learning, tabular and deep (discrete actions), with hard Q-learning as the baseline.
 
 The soft Bellman backup of control as inference (Levine 2018, "Reinforcement Learning
-and Control as Probabilistic Inference", Sec. 4; Haarnoja et al. 2017, "Reinforcement
-Learning with Deep Energy-Based Policies", eq. 9 for the discrete form):
+and Control as Probabilistic Inference", Sec. 4.2 (soft Q-learning); Haarnoja et al. 2017,
+"Reinforcement Learning with Deep Energy-Based Policies", here with a sum over discrete actions):
 
     V(s')    = τ log Σ_a' exp(Q(s', a') / τ)              (soft)   or  max_a' Q(s', a')  (hard)
     target   = r + γ (1 - terminated) V(s')

@@ -1,0 +1,149 @@
+"""Benchmark: our SAC against Stable-Baselines3's on Pendulum-v1, side by side.
+
+Each run trains for ``--steps`` env steps (default 10,000) with one CPU thread and
+then evaluates the deterministic policy on 10 episodes (env seeds 1000..1009, the
+env's reward), both libraries through the same evaluation loop. Both use the same
+hyperparameters: batch 256, Adam 3e-4, γ 0.99, τ 0.005, one gradient step per env
+step after 1,000 random steps, α tuned from 1 towards entropy -|A|, for each network
+width in ``--archs`` (64x64 is our default; 256x256 is SB3's and the paper's).
+
+Every run is its own subprocess (``--worker``), and the libraries alternate run by
+run, so that a change in machine load hits both alike. The table gives medians over
+seeds, the steps per second of training (wall clock and process CPU time; the CPU
+figure is the steadier one on a shared machine) and the load average seen.
+
+Stable-Baselines3 is never a dependency of irl (it is the ``bench`` extra):
+
+    pip install -e '.[bench]'      # or: pip install stable-baselines3
+    python experiments/bench_solvers.py [--steps 10000] [--seeds 0 1 2] [--archs 64 256]
+        [--libs ours sb3] [--device cpu|cuda] [--out results.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+ENV_ID = "Pendulum-v1"
+EVAL_SEED = 1000
+EVAL_EPISODES = 10
+SHARED = {"batch_size": 256, "learning_rate": 3e-4, "gamma": 0.99, "tau": 0.005, "learning_starts": 1000}
+
+
+# ------------------------------------------------------------------------------------ workers
+def run_ours(steps: int, arch: int, seed: int, device: str) -> tuple[object, float, float]:
+    from irl.solvers import sac
+
+    config = sac.SACConfig(total_steps=steps, hidden=(arch, arch), batch_size=SHARED["batch_size"],
+                           actor_lr=SHARED["learning_rate"], critic_lr=SHARED["learning_rate"],
+                           alpha_lr=SHARED["learning_rate"], gamma=SHARED["gamma"], tau=SHARED["tau"],
+                           learning_starts=SHARED["learning_starts"], eval_episodes=0, device=device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = sac.train(ENV_ID, config=config, seed=seed)
+    return result.policy, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def run_sb3(steps: int, arch: int, seed: int, device: str) -> tuple[object, float, float]:
+    from stable_baselines3 import SAC
+
+    model = SAC("MlpPolicy", ENV_ID, seed=seed, device=device, buffer_size=1_000_000, train_freq=1,
+                gradient_steps=1, ent_coef="auto", target_entropy="auto", policy_kwargs={"net_arch": [arch, arch]},
+                **SHARED)
+    wall, cpu = time.perf_counter(), time.process_time()
+    model.learn(total_timesteps=steps)
+    seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu
+
+    class Policy:  # the evaluation loop's interface
+        def act(self, obs, deterministic=False):
+            return model.predict(obs, deterministic=deterministic)[0]
+
+    return Policy(), seconds, cpu_seconds
+
+
+def worker(spec: dict) -> dict:
+    import torch
+
+    torch.set_num_threads(1)
+    from irl.solvers._rollout import evaluate_policy
+
+    load_before = os.getloadavg()[0]
+    run = run_ours if spec["lib"] == "ours" else run_sb3
+    policy, seconds, cpu_seconds = run(spec["steps"], spec["arch"], spec["seed"], spec["device"])
+    eval_return = evaluate_policy(ENV_ID, policy, episodes=EVAL_EPISODES, seed=EVAL_SEED)
+    return {**spec, "seconds": seconds, "cpu_seconds": cpu_seconds, "steps_per_second": spec["steps"] / seconds,
+            "cpu_steps_per_second": spec["steps"] / cpu_seconds, "eval_return": eval_return,
+            "load": (load_before + os.getloadavg()[0]) / 2}
+
+
+# ------------------------------------------------------------------------------------- driver
+def launch(spec: dict) -> dict:
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], env=env, check=True,
+                         capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def table(results: list[dict], device: str) -> str:
+    rows = [("| library | net | steps/s (wall) | steps/s (CPU) | × SB3 (wall / CPU) | eval return: median (min) "
+             "| runs | load avg |"),
+            "|---|---|---|---|---|---|---|---|"]
+    by_key: dict[tuple[str, int], list[dict]] = {}
+    for r in results:
+        by_key.setdefault((r["lib"], r["arch"]), []).append(r)
+    med = {k: {m: statistics.median(r[m] for r in v) for m in ("steps_per_second", "cpu_steps_per_second",
+                                                                "eval_return", "load")}
+           for k, v in by_key.items()}
+    for (lib, arch), m in sorted(med.items(), key=lambda kv: (kv[0][1], kv[0][0] != "ours")):
+        runs = by_key[(lib, arch)]
+        base = med.get(("sb3", arch))
+        ratio = (f"{m['steps_per_second'] / base['steps_per_second']:.2f} / "
+                 f"{m['cpu_steps_per_second'] / base['cpu_steps_per_second']:.2f}") if base and lib != "sb3" else "1"
+        name = "irl (ours)" if lib == "ours" else "Stable-Baselines3"
+        rows.append(f"| {name} | {arch}x{arch} | {m['steps_per_second']:.0f} | {m['cpu_steps_per_second']:.0f} | "
+                    f"{ratio} | {m['eval_return']:.0f} ({min(r['eval_return'] for r in runs):.0f}) | {len(runs)} | "
+                    f"{m['load']:.1f} |")
+    return "\n".join(rows) + f"\n\n{ENV_ID}, device {device}, one torch thread; medians over seeds."
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=10_000)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--archs", type=int, nargs="+", default=[64, 256], help="hidden width of both layers")
+    parser.add_argument("--libs", nargs="+", default=["ours", "sb3"], choices=["ours", "sb3"])
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--out", default=None, help="also write every run as JSON here")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.worker is not None:
+        print(json.dumps(worker(json.loads(args.worker))))
+        return 0
+    if "sb3" in args.libs:
+        try:
+            import stable_baselines3  # noqa: F401
+        except ImportError:
+            parser.error("Stable-Baselines3 is not installed: pip install stable-baselines3 (or --libs ours)")
+    results = []
+    for arch in args.archs:
+        for seed in args.seeds:
+            for lib in args.libs:  # alternate, so that load changes hit both libraries
+                spec = {"lib": lib, "arch": arch, "seed": seed, "steps": args.steps, "device": args.device}
+                r = launch(spec)
+                results.append(r)
+                print(f"{lib:>4} {arch}x{arch} seed {seed}: {r['steps_per_second']:.0f} steps/s wall, "
+                      f"{r['cpu_steps_per_second']:.0f} CPU, eval {r['eval_return']:.0f}, load {r['load']:.1f}",
+                      file=sys.stderr, flush=True)
+                if args.out:
+                    with open(args.out, "w") as fh:
+                        json.dump(results, fh, indent=1)
+    print(table(results, args.device))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
