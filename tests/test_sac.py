@@ -342,7 +342,7 @@ def test_discrete_sac_learns_a_small_gridworld():
     optimal = float(expected_return(mdp, mdp.reward, hard_value_iteration(mdp, mdp.reward).policy))
     uniform = float(expected_return(mdp, mdp.reward, torch.full((mdp.n_states, mdp.n_actions), 0.2)))
     # Rewards here are 0 or 1 a step, so start from a small temperature (α = 1 would drown them).
-    result = train(env, total_steps=1500, seed=0, hidden=(32, 32), batch_size=64, learning_starts=200,
+    result = train(env, total_steps=1000, seed=0, hidden=(32, 32), batch_size=64, learning_starts=200,
                    init_alpha=0.1, eval_episodes=40)
     assert result.eval_return > uniform + 0.8 * (optimal - uniform)
 

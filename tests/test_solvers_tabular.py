@@ -226,6 +226,10 @@ def test_huge_rewards_small_temperature_long_horizon_stay_finite():
     assert abs(float(D.sum()) - 10_000) < 1.0  # float32 summation of 10^4 steps
     res_d = soft_value_iteration(mdp.replace(horizon=None, discount=0.99), r, temperature=0.01)
     assert torch.isfinite(res_d.v).all()
+    # float64: the policy rows still sum to 1 at |V|/α ~ 1e9
+    res64 = soft_value_iteration(mdp, r.double(), temperature=0.01)
+    torch.testing.assert_close(res64.policy.sum(-1), torch.ones(10_000, 6, dtype=torch.float64), atol=1e-6, rtol=0)
+    assert float(res64.v.abs().max()) / 0.01 > 1e8
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
