@@ -219,3 +219,25 @@ def test_the_other_solvers_train_through_the_same_command(tmp_path, capsys, algo
     with pytest.raises(CLIError, match="runs on the CPU only|no CUDA device"):
         irl_train("--env", env, "--algo", algo, "--steps", "10", "--out", str(tmp_path / "gpu"),
                   "--device", "cuda")
+
+
+def test_irl_train_then_demos_generate_policy_through_main(sac_run, tmp_path, capsys):
+    """The registered `irl` command: `irl demos generate --policy RUN` equals the library rollout."""
+    from irl.cli.main import main
+    from irl.data import load_demos
+
+    out = tmp_path / "pend.npz"
+    code = main(["demos", "generate", "--policy", str(sac_run), "--env", "Pendulum-v1", "--episodes", "2",
+                 "--seed", "7", "--out", str(out), "--json"])
+    assert code == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["n_episodes"] == 2
+    expected = rollout_policy_demos("Pendulum-v1", sac_run, episodes=2, seed=7)
+    got = load_demos(out)
+    np.testing.assert_array_equal(got.actions, expected.actions)
+    np.testing.assert_array_equal(got.observations, expected.observations)
+    assert main(["demos", "generate", "--policy", str(tmp_path / "nope"), "--env", "Pendulum-v1",
+                 "--episodes", "1", "--out", str(tmp_path / "x.npz")]) == 2
+    assert "nope" in capsys.readouterr().err and not (tmp_path / "x.npz").exists()
+    with pytest.raises(SystemExit) as exc:  # argparse rejects an unknown --algo with exit code 2
+        main(["train", "--env", "Pendulum-v1", "--algo", "telepathy", "--steps", "10"])
+    assert exc.value.code == 2

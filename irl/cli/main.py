@@ -6,7 +6,7 @@ import argparse
 import sys
 
 import irl
-from irl.cli import demos, fit
+from irl.cli import demos, fit, train
 from irl.cli.common import CLIError
 
 
@@ -19,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demos.add_parser(sub)
     fit.add_parser(sub)
+    train.add_parser(sub)
     return parser
 
 

@@ -1,6 +1,7 @@
 """irl.data: demonstrations — one in-memory type (Demos), the .npz format, and its validation.
 
-This layer imports nothing else of ``irl``; it only asks gymnasium about env ids.
+This layer imports nothing else of ``irl`` but the leaf ``irl._files`` (atomic writes); it
+only asks gymnasium about env ids.
 """
 
 from irl.data.demos import Demos

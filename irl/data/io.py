@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from irl._files import write_atomic
 from irl.data.demos import Demos
 from irl.data.validation import (
     KNOWN_KEYS,
@@ -98,22 +98,6 @@ def save_demos(demos: Demos, path: str | os.PathLike[str]) -> Path:
         raise error.with_source(str(path)) from None
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".npz",
-                                     delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            # Writing to an open file stops numpy from appending '.npz' to the name.
-            np.savez_compressed(tmp, **arrays, metadata=np.array(json.dumps(metadata)))
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        except BaseException:
-            tmp.close()
-            tmp_path.unlink(missing_ok=True)
-            raise
-    try:
-        os.chmod(tmp_path, 0o644)  # NamedTemporaryFile makes the file private (0600)
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
+    # Writing to an open file stops numpy from appending '.npz' to the name.
+    write_atomic(path, lambda f: np.savez_compressed(f, **arrays, metadata=np.array(json.dumps(metadata))))
     return path

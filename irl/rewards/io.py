@@ -14,15 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
 
+from irl._files import write_atomic as _write_atomic
 from irl.rewards.base import RewardFormatError, RewardModel
 from irl.rewards.models import reward_from_spec
 
@@ -75,25 +75,6 @@ def load_reward(directory: str | os.PathLike[str]) -> RewardModel:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _write_atomic(path: Path, write: Callable[[Any], Any]) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False) as tmp:
-        tmp_path = Path(tmp.name)
-        try:
-            write(tmp)  # an open file: numpy does not append '.npz' to its name
-            tmp.flush()
-            os.fsync(tmp.fileno())
-        except BaseException:
-            tmp.close()
-            tmp_path.unlink(missing_ok=True)
-            raise
-    try:
-        os.chmod(tmp_path, 0o644)  # NamedTemporaryFile makes the file private
-        os.replace(tmp_path, path)
-    except BaseException:
-        tmp_path.unlink(missing_ok=True)
-        raise
-
-
 def _read_header(path: Path) -> dict[str, Any]:
     try:
         header = json.loads(path.read_text(encoding="utf-8"))

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from irl.rewards.io import _write_atomic
+from irl._files import write_atomic as _write_atomic
 from irl.solvers._rollout import policy_from_spec
 
 __all__ = ["FORMAT_VERSION", "JSON_NAME", "WEIGHTS_NAME", "PolicyFormatError", "load_policy", "save_policy"]
