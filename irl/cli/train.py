@@ -20,16 +20,13 @@ import argparse
 import csv
 import dataclasses
 import json
-import os
-import re
-import shutil
 import sys
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from irl.cli.common import CLIError, parse_json_object, print_json, to_jsonable
+from irl.runs.folders import atomic_run_dir, new_run_dir
 
 #: ``--algo`` name -> (module with ``train``, its config class)
 ALGOS = {
@@ -103,7 +100,7 @@ def run_train(args: argparse.Namespace) -> int:
     if demos is not None and demos.rewards is None and reward_model is None and args.algo == "sac":
         raise CLIError(f"--demos {args.demos} have no rewards: sac can only replay them with --reward")
     writer_class = None if args.tensorboard is None else _summary_writer_class()
-    run_dir = args.out if args.out is not None else _default_run_dir(Path("runs"), args.env, args.algo, args.seed)
+    run_dir = args.out if args.out is not None else new_run_dir(Path("runs"), f"train-{args.env}-{args.algo}-s{args.seed}")
     if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
         raise CLIError(f"--out {run_dir} exists and is not an empty folder")
 
@@ -257,25 +254,11 @@ def _irl_version() -> str:
 
 
 # ------------------------------------------------------------------------------- the run folder
-def _default_run_dir(root: Path, env_id: str, algo: str, seed: int) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    env_name = re.sub(r"[^A-Za-z0-9_.-]+", "-", env_id).strip("-")
-    base = root / f"train-{env_name}-{algo}-s{seed}-{stamp}"
-    run_dir, k = base, 1
-    while run_dir.exists():
-        k += 1
-        run_dir = base.with_name(f"{base.name}-{k}")
-    return run_dir
-
-
 def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metrics: dict[str, Any],
                    *, title: str) -> None:
     from irl.solvers.policy_io import save_policy
 
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
-    try:
-        os.chmod(tmp, 0o755)  # mkdtemp makes the folder private
+    with atomic_run_dir(run_dir) as tmp:
         (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
         save_policy(result.policy, tmp)
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
@@ -283,12 +266,6 @@ def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metri
         (tmp / "curve.json").write_text(json.dumps(curve) + "\n")
         _write_csv(tmp / "curve.csv", curve)
         plot_learning_curve(tmp / "learning_curve.png", curve, result.eval_return, title=title)
-        if run_dir.exists():  # an empty folder the user made: replace it
-            run_dir.rmdir()
-        os.replace(tmp, run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:

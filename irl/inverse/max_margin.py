@@ -37,15 +37,15 @@ import numpy as np
 import torch
 
 from irl.data import Demos
-from irl.envs.demo_counts import DemoCounts, demo_counts
+from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
+from irl.inverse.common import DTYPES, InverseResult, working_copies
 from irl.rewards import LinearReward, make_reward
 from irl.solvers import hard_value_iteration, soft_value_iteration, state_visitation, visitation
 from irl.solvers.tabular_common import cpu_threads_for
 
 INITIAL_POLICIES = ("uniform", "random")
 REWARD_CHOICES = ("closest", "last")
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 # ------------------------------------------------------------------ configs
@@ -99,7 +99,7 @@ class MaxMarginConfig(ApprenticeshipConfig):
 
 
 @dataclass
-class ApprenticeshipResult:
+class ApprenticeshipResult(InverseResult):
     """What a fit returns (k policies found, F features).
 
     Fields:
@@ -125,13 +125,6 @@ class ApprenticeshipResult:
         stop_reason: "margin" (``t ≤ ε``), "max_iters" or "stalled" (see the module docstring).
     """
 
-    reward_model: torch.nn.Module
-    reward_table: np.ndarray
-    policy: torch.Tensor
-    log: list[dict[str, float]]
-    converged: bool
-    iterations: int
-    seconds: float
     config: ApprenticeshipConfig
     w: np.ndarray
     weights: np.ndarray
@@ -309,10 +302,8 @@ def _fit(
     callback: Callable[[dict[str, float]], None] | None,
 ) -> ApprenticeshipResult:
     start = time.perf_counter()
-    dtype = _DTYPES[cfg.dtype]
-    work = mdp.to(cfg.device, dtype)
+    work, counts = working_copies(mdp, demos, cfg.dtype, cfg.device)
     phi = require_features(work)
-    counts = (demos if isinstance(demos, DemoCounts) else demo_counts(mdp, demos)).to(cfg.device, dtype)
 
     def mu_of(policy: torch.Tensor) -> np.ndarray:
         D = visitation(work, policy, initial=counts.start_mass)
@@ -472,8 +463,8 @@ def _check_config(cfg: ApprenticeshipConfig) -> None:
         raise ValueError(
             f"reward_choice must be one of {', '.join(REWARD_CHOICES)}; got {cfg.reward_choice!r}"
         )
-    if cfg.dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {cfg.dtype!r}")
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {cfg.dtype!r}")
     installed = _cvxpy().installed_solvers()
     if cfg.solver.upper() not in installed:
         raise ValueError(f"solver {cfg.solver!r} is not installed for cvxpy; installed: {', '.join(installed)}")

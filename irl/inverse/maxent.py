@@ -19,8 +19,9 @@ import scipy.optimize
 import torch
 
 from irl.data import Demos
-from irl.envs.demo_counts import DemoCounts, demo_counts
+from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
+from irl.inverse.common import DTYPES, InverseResult, working_copies
 from irl.inverse.maxent_objective import demo_log_likelihood, maxent_objective
 from irl.rewards import LinearReward, TabularReward, make_reward
 from irl.solvers.tabular_common import cpu_threads_for
@@ -64,34 +65,18 @@ class MaxEntConfig:
             raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
         if not self.grad_tol > 0 or not self.lr > 0:
             raise ValueError(f"grad_tol and lr must be > 0, got {self.grad_tol} and {self.lr}")
-        if self.dtype not in ("float64", "float32"):
+        if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype!r}")
         self.hidden = tuple(int(h) for h in self.hidden)
 
 
 @dataclass
-class MaxEntResult:
-    """What a fit returns.
+class MaxEntResult(InverseResult):
+    """What a fit returns: the fields of :class:`irl.inverse.common.InverseResult`, where
+    ``reward_model`` is on the CPU in float64, ``policy`` is the soft-optimal policy of the
+    learned reward, and each ``log`` entry has ``iteration``, ``objective``,
+    ``log_likelihood``, ``grad_norm`` and ``feature_gap``."""
 
-    Fields:
-        reward_model: the learned ``RewardModel`` (on the CPU, float64).
-        reward_table: ``(n_env_states, A)`` numpy learned reward.
-        policy: soft-optimal policy of the learned reward, ``(S, A)`` or ``(T, S, A)`` tensor.
-        log: one dict per iteration: ``iteration``, ``objective``, ``log_likelihood``,
-            ``grad_norm``, ``feature_gap``.
-        converged: whether the gradient tolerance was met.
-        iterations: optimiser iterations taken.
-        seconds: wall time of the fit.
-        config: the settings used.
-    """
-
-    reward_model: torch.nn.Module
-    reward_table: np.ndarray
-    policy: torch.Tensor
-    log: list[dict[str, float]]
-    converged: bool
-    iterations: int
-    seconds: float
     config: MaxEntConfig = field(default_factory=MaxEntConfig)
 
 
@@ -120,9 +105,8 @@ def fit(
     if seed is not None:
         overrides["seed"] = seed
     cfg = MaxEntConfig(**{**asdict(config or MaxEntConfig()), **overrides})  # validates
-    dtype = {"float64": torch.float64, "float32": torch.float32}[cfg.dtype]
-    work_mdp = mdp.to(cfg.device, dtype)
-    counts = (demos if isinstance(demos, DemoCounts) else demo_counts(mdp, demos)).to(cfg.device, dtype)
+    dtype = DTYPES[cfg.dtype]
+    work_mdp, counts = working_copies(mdp, demos, cfg.dtype, cfg.device)
 
     model_kwargs: dict[str, Any] = {}
     if cfg.reward == "mlp":  # linear and tabular models start at zero: nothing to seed

@@ -45,13 +45,13 @@ import numpy as np
 import torch
 
 from irl.data import Demos
-from irl.envs.demo_counts import DemoCounts, demo_counts
+from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
+from irl.inverse.common import DTYPES, InverseResult, working_copies
 from irl.inverse.max_margin import feature_expectations, linear_reward, optimal_policy, require_features
 from irl.solvers import hard_value_iteration, reward_table, visitation
 from irl.solvers.tabular_common import cpu_threads_for
 
-_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 @dataclass
@@ -79,7 +79,7 @@ class MMPConfig:
 
 
 @dataclass
-class MMPResult:
+class MMPResult(InverseResult):
     """What a fit returns (K iterations, F features).
 
     Fields:
@@ -100,13 +100,6 @@ class MMPResult:
         loss: ``(S, A)`` numpy loss table ``l`` (0 on the absorbing state).
     """
 
-    reward_model: torch.nn.Module
-    reward_table: np.ndarray
-    policy: torch.Tensor
-    log: list[dict[str, float]]
-    converged: bool
-    iterations: int
-    seconds: float
     config: MMPConfig
     w: np.ndarray
     weights: np.ndarray
@@ -198,10 +191,8 @@ def _fit(
     callback: Callable[[dict[str, float]], None] | None,
 ) -> MMPResult:
     start = time.perf_counter()
-    dtype = _DTYPES[cfg.dtype]
-    work = mdp.to(cfg.device, dtype)
+    work, counts = working_copies(mdp, demos, cfg.dtype, cfg.device)
     phi = require_features(work)
-    counts = (demos if isinstance(demos, DemoCounts) else demo_counts(mdp, demos)).to(cfg.device, dtype)
     D_demo = counts.counts
     loss = reward_table(work, action_loss(D_demo, cfg.margin))  # absorbing row 0: nothing to choose there
     mu_demo = feature_expectations(phi, D_demo)
@@ -212,7 +203,7 @@ def _fit(
         D = visitation(work, hard_value_iteration(work, r).policy, initial=counts.start_mass)
         return feature_expectations(phi, D), (r * D).sum(), (r * D_demo).sum()
 
-    w = torch.zeros(phi.shape[-1], dtype=dtype, device=work.device)
+    w = torch.zeros(phi.shape[-1], dtype=work.dtype, device=work.device)
     # c is λ-strongly convex, so ‖w* − 0‖ ≤ ‖g₀‖/λ for any subgradient g₀ at 0.
     radius = float((plan(w)[0] - mu_demo).norm()) / cfg.l2 if cfg.l2 > 0 else math.inf
 
@@ -291,5 +282,5 @@ def _check_config(cfg: MMPConfig) -> None:
         raise ValueError(f"tol must be >= 0, got {cfg.tol}")
     if cfg.patience < 1:
         raise ValueError(f"patience must be >= 1, got {cfg.patience}")
-    if cfg.dtype not in _DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(_DTYPES)}; got {cfg.dtype!r}")
+    if cfg.dtype not in DTYPES:
+        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {cfg.dtype!r}")

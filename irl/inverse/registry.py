@@ -5,10 +5,10 @@ registered fit function has the signature
 
     fit(mdp: TabularMDP, demos: Demos, *, config: Config, callback=None) -> result
 
-and its result has at least ``reward_model``, ``reward_table`` (numpy
-``(n_env_states, A)``), ``policy`` (tensor ``(S, A)`` or ``(T, S, A)``), ``log``
-(list of per-iteration dicts), ``converged``, ``iterations``, ``seconds`` and
-``config``. Algorithms with a margin per iteration also expose ``margins``.
+and its result is an :class:`irl.inverse.common.InverseResult` (``reward_model``,
+``reward_table`` numpy ``(n_env_states, A)``, ``policy``, ``log``, ``converged``,
+``iterations``, ``seconds``, ``config``) plus the algorithm's own fields. Algorithms
+with a margin per iteration also expose ``margins``.
 """
 
 from __future__ import annotations

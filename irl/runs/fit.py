@@ -21,8 +21,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import tempfile
 import time
 from datetime import datetime
 from pathlib import Path
@@ -33,9 +31,10 @@ import numpy as np
 import torch
 
 import irl
-from irl.data import Demos, validate_against_env
+from irl.data import Demos, check_in_space
 from irl.envs import TabularMDP
 from irl.inverse.registry import get_algorithm
+from irl.runs.folders import atomic_run_dir, new_run_dir
 from irl.runs.generate import env_time_limit
 from irl.solvers.tabular_common import cpu_threads_for
 
@@ -72,10 +71,10 @@ def mdp_for_demos(
                 f"{env_id} is not tabular (observations {env.observation_space}, actions {env.action_space}); "
                 "the tabular algorithms need discrete states and actions"
             )
-        validate_against_env(
-            observations=demos.observations, actions=demos.actions,
-            next_observations=demos.next_observations, env_id=env_id, env_kwargs=env_kwargs,
-        )
+        # the env the fit uses (possibly --env): check the demos against its spaces
+        check_in_space("observations", demos.observations, env.observation_space)
+        check_in_space("next_observations", demos.next_observations, env.observation_space)
+        check_in_space("actions", demos.actions, env.action_space)
         meta = demos.metadata
         horizon = meta.get("horizon", "auto")
         discount = meta.get("discount")
@@ -84,19 +83,14 @@ def mdp_for_demos(
         if horizon is None and discount is None:
             raise FitError("the demos' metadata gives neither a horizon nor a discount < 1")
         mdp = TabularMDP.from_env(env, horizon=horizon, discount=discount)
-        limit = env_time_limit(env)
-        if limit is not None and int(demos.episode_lengths.max()) > limit:
-            i = int(np.argmax(demos.episode_lengths))
-            raise FitError(
-                f"demo episode {i} has {int(demos.episode_lengths[i])} steps, more than the horizon "
-                f"(time limit) {limit} of {env_id}"
-            )
+        caps = [h for h in (env_time_limit(env), mdp.horizon) if h is not None]
     finally:
         env.close()
-    if mdp.horizon is not None and int(demos.episode_lengths.max()) > mdp.horizon:
+    if caps and int(demos.episode_lengths.max()) > min(caps):
         i = int(np.argmax(demos.episode_lengths))
         raise FitError(
-            f"demo episode {i} has {int(demos.episode_lengths[i])} steps, more than the horizon {mdp.horizon}"
+            f"demo episode {i} has {int(demos.episode_lengths[i])} steps, more than the horizon "
+            f"(time limit) {min(caps)} of {env_id}"
         )
     return mdp, env_id, env_kwargs
 
@@ -153,7 +147,7 @@ def run_fit(
     except KeyError as exc:
         raise FitError(str(exc.args[0])) from None
     demos_path = Path(demos_path)
-    demos = load_demos(demos_path, check_env=env_id is None)
+    demos = load_demos(demos_path, check_env=False)  # mdp_for_demos checks them against the env it uses
     mdp, env_id, env_kwargs = mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs)
     if device not in ("cpu", "cuda"):
         raise FitError(f"--device must be cpu or cuda, got {device!r}")
@@ -161,7 +155,7 @@ def run_fit(
         raise FitError("--device cuda: no CUDA device is available")
 
     config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs or {})
-    run_dir = Path(out) if out is not None else _default_run_dir(Path(runs_root), demos_path, algo)
+    run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), f"{demos_path.stem}-{algo}")
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FitError(f"--out {run_dir} exists and is not empty")
 
@@ -260,16 +254,6 @@ def _jsonable_config(config: Any) -> dict[str, Any]:
     return to_jsonable(dataclasses.asdict(config))
 
 
-def _default_run_dir(root: Path, demos_path: Path, algo: str) -> Path:
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = root / f"{demos_path.stem}-{algo}-{stamp}"
-    run_dir, k = base, 1
-    while run_dir.exists():
-        k += 1
-        run_dir = base.with_name(f"{base.name}-{k}")
-    return run_dir
-
-
 def _progress_bar(progress: bool, total: int | None, algo: str):
     if not progress:
         return None
@@ -282,9 +266,7 @@ def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log,
     from irl.cli.common import to_jsonable
     from irl.rewards import save_reward
 
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{run_dir.name}.", dir=run_dir.parent))
-    try:
+    with atomic_run_dir(run_dir) as tmp:
         (tmp / "config.json").write_text(json.dumps(run_config, indent=2, sort_keys=True) + "\n")
         save_reward(result.reward_model, tmp)
         np.save(tmp / "reward_table.npy", table)
@@ -303,12 +285,6 @@ def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log,
             from irl.runs.plots import plot_margins
 
             plot_margins(tmp / "margin.png", margins, title=run_config["algo"])
-        if run_dir.exists():  # an empty folder the user made: replace it
-            run_dir.rmdir()
-        os.replace(tmp, run_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
