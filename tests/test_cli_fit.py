@@ -46,9 +46,9 @@ def test_fit_and_eval_every_shipped_demo_file(tmp_path, capsys, name):
     assert table.shape == (n_states, 4 if name == "cliffwalking.npz" else 5)
     assert config["env"]["id"] == demos.env_id
     # the saved reward model rebuilds the same table
-    from irl.runs.fit import mdp_for_demos
+    from irl.envs import mdp_for_demos
 
-    mdp, _, _ = mdp_for_demos(demos)
+    mdp = mdp_for_demos(demos)
     np.testing.assert_allclose(load_reward(run).double().table(mdp).detach().numpy(), table, atol=1e-12)
 
     code, out, err = _run(capsys, ["eval", "--run", str(run), "--json"])

@@ -451,7 +451,7 @@ def test_summary_is_exact_and_json_serialisable() -> None:
         "episode_length": {"min": 2, "mean": 7 / 3, "max": 3},
         "n_terminated": 1, "n_truncated": 1,
         "return": {"mean": 10 / 3, "std": float(np.std([6.0, 0.0, 4.0])), "min": 0.0, "max": 6.0},
-        "env_id": None, "env_kwargs": {}, "discount": 0.9,
+        "env_id": None, "env_kwargs": {}, "discount": 0.9, "horizon": None,
         "observation_shape": [2], "observation_dtype": "float32",
         "action_shape": [1], "action_dtype": "float64", "format_version": 1,
     }
@@ -552,7 +552,7 @@ def test_discrete_space_needs_scalar_steps(tmp_path: Path) -> None:
 def test_unknown_env_id(tmp_path: Path) -> None:
     arrays = frozen_lake_arrays(metadata=np.array(json.dumps(with_metadata(env={"id": "NoSuchEnv-v0"}))))
     path = write(tmp_path / "d.npz", arrays)
-    with pytest.raises(DemoFormatError, match="'NoSuchEnv-v0', which gymnasium does not know"):
+    with pytest.raises(DemoFormatError, match="'NoSuchEnv-v0', which is not registered with gymnasium"):
         load_demos(path)
     assert load_demos(path, check_env=False).env_id == "NoSuchEnv-v0"
 

@@ -188,11 +188,11 @@ def test_deep_maxent_beats_linear_on_objectworld():
 
     from irl.data import load_demos
     from irl.inverse.registry import get_algorithm
-    from irl.runs.fit import mdp_for_demos
+    from irl.envs import mdp_for_demos
 
     demos = load_demos(Path(__file__).resolve().parent.parent / "demos" / "objectworld32.npz")
     assert demos.n_episodes == 64
-    mdp, _, _ = mdp_for_demos(demos)
+    mdp = mdp_for_demos(demos)
     reports = {}
     for name in ("maxent", "deep-maxent"):
         algorithm = get_algorithm(name)

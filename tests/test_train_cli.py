@@ -72,8 +72,8 @@ def test_the_run_is_repeatable(sac_run, tmp_path):
     (["--algo-kwargs", '{"no_such": 1}'], "unknown setting"),
     (["--algo-kwargs", '{"batch_size": 0}'], "batch_size must be >= 1"),
     (["--steps", "0"], "--steps must be >= 1"),
-    (["--env", "NoSuchEnv-v9"], "--env NoSuchEnv-v9"),
-    (["--env-kwargs", '{"no_such_kwarg": 1}'], "--env-kwargs do not fit"),
+    (["--env", "NoSuchEnv-v9"], "cannot make env 'NoSuchEnv-v9'"),
+    (["--env-kwargs", '{"no_such_kwarg": 1}'], "env kwargs .* do not fit Pendulum-v1"),
     (["--reward", "/nonexistent/run"], "--reward"),
     (["--demos", "/nonexistent/demos.npz"], "--demos"),
 ])
@@ -109,7 +109,9 @@ def test_cuda_without_a_device_and_missing_tensorboard_are_clear_errors(tmp_path
 
 
 def test_an_existing_run_folder_is_not_overwritten(sac_run):
-    with pytest.raises(CLIError, match="exists and is not an empty folder"):
+    from irl.runs.folders import RunDirError
+
+    with pytest.raises(RunDirError, match="exists and is not empty"):
         irl_train("--env", "Pendulum-v1", "--algo", "sac", "--steps", "50", "--out", str(sac_run))
 
 

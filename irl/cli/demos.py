@@ -12,7 +12,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demos = subparsers.add_parser("demos", help="inspect or make demonstration files")
     sub = demos.add_subparsers(dest="demos_command", required=True, metavar="{info,generate}")
 
-    info = sub.add_parser("info", help="summarise a demo file: steps, episodes, returns, env, spaces")
+    info = sub.add_parser(
+        "info", help="summarise a demo file: steps, episodes, returns, env, spaces",
+        description="Check a demo file (every key, the metadata, the env it names) and summarise it: steps, "
+        "episodes, how they ended, returns, env, horizon, discount and spaces.",
+    )
     info.add_argument("file", type=Path, help="a demo .npz file")
     info.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     info.set_defaults(handler=run_info)
@@ -27,14 +31,17 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--env", required=True, help="gymnasium id, e.g. irl/Gridworld-v0, FrozenLake-v1")
     gen.add_argument("--env-kwargs", default=None, help='JSON object of env arguments, e.g. \'{"size": 8}\'')
     gen.add_argument("--episodes", type=int, required=True, help="number of episodes")
-    gen.add_argument("--seed", type=int, default=0, help="seeds env resets and action draws (default 0)")
-    gen.add_argument("--temperature", type=float, default=1.0, help="soft-optimal temperature α (default 1)")
+    gen.add_argument("--seed", type=int, default=0, help="seeds env resets and action draws, >= 0 (default 0)")
+    gen.add_argument("--temperature", type=float, default=1.0,
+                     help="soft-optimal temperature α, finite and >= 1e-6 (default 1; smaller is greedier)")
     gen.add_argument("--discount", type=float, default=None, help="demonstrator's discount (default 1)")
     gen.add_argument("--max-steps", type=int, default=None, help="episode length; default the env's time limit")
     gen.add_argument("--policy", type=Path, default=None, help="run folder of `irl train` to roll out")
     gen.add_argument("--deterministic", action="store_true", help="with --policy: act with the policy's mode")
-    gen.add_argument("--out", type=Path, required=True, help="output .npz path")
+    gen.add_argument("--out", type=Path, required=True, help="output .npz path (not overwritten without --force)")
+    gen.add_argument("--force", action="store_true", help="overwrite --out if it exists")
     gen.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    gen.add_argument("--quiet", action="store_true", help="no progress report on stderr")
     gen.set_defaults(handler=run_generate)
 
 
@@ -60,12 +67,29 @@ def run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _fmt(value: object) -> str:
+    """A summary value for people: numbers to 4 significant digits, dicts as ``k v, k v``, None as -."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) if value else "{}"
+    if isinstance(value, list):
+        return "(" + ", ".join(_fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
+    return str(value)
+
+
 def run_generate(args: argparse.Namespace) -> int:
     from irl.data import save_demos
     from irl.runs.generate import generate_tabular_demos
 
     if args.out.exists() and args.out.is_dir():
         raise CLIError(f"--out {args.out} is a directory; give a file path")
+    if args.out.exists() and not args.force:
+        raise CLIError(f"--out {args.out} exists; add --force to overwrite it")
     if not args.out.parent.exists():
         raise CLIError(f"--out: directory {args.out.parent} does not exist")
     env_kwargs = parse_json_object(args.env_kwargs, "--env-kwargs")
@@ -77,7 +101,7 @@ def run_generate(args: argparse.Namespace) -> int:
         demos = rollout_policy_demos(
             args.env, args.policy, env_kwargs=env_kwargs, episodes=args.episodes, seed=args.seed,
             deterministic=args.deterministic, max_steps=args.max_steps, discount=args.discount,
-            progress=not args.json,
+            progress=not args.quiet,
         )
     else:
         if args.deterministic:
@@ -90,8 +114,10 @@ def run_generate(args: argparse.Namespace) -> int:
             temperature=args.temperature,
             discount=args.discount,
             max_steps=args.max_steps,
-            progress=not args.json,
+            progress=not args.quiet,
         )
+    if args.out.exists() and not args.force:  # made by someone else while we generated
+        raise CLIError(f"--out {args.out} exists; add --force to overwrite it")
     path = save_demos(demos, args.out)
     summary = demos.summary()
     summary["file"] = str(path)
@@ -102,9 +128,3 @@ def run_generate(args: argparse.Namespace) -> int:
         extra = f", mean return {ret:.4g}" if isinstance(ret, float) else ""
         print(f"wrote {path}: {demos.n_episodes} episodes, {demos.n_steps} steps{extra}")
     return 0
-
-
-def _fmt(value: object) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value)

@@ -15,18 +15,18 @@ def _algorithm_lines() -> str:
     return "\n".join(f"  {a.name:<12} {a.description}" for a in ALGORITHMS.values())
 
 
-FIT_DEFAULTS = """\
-defaults:
-  --algo maxent; its reward is linear in the env's features when they are
-  informative (our gridworld's blocks, objectworld's distances), and a
-  state-action table when the features are one-hot states (toy-text envs), so a
-  penalty that belongs to a move (stepping off a cliff) can be learned.
-  deep-maxent: an MLP (64, 64) on the features, 300 Adam steps at lr 1e-3 (longer
-  runs overfit objectworld). MaxEnt rewards are fitted in float64 with an L2 penalty
-  1e-3; the horizon and discount come from the demos' metadata, else the env's time
-  limit. projection / max-margin / mmp learn a linear reward in the features. Change any algorithm setting with --algo-kwargs, e.g.
-  '{"l2": 0.01, "max_iters": 200, "reward": "tabular-state"}'.
+FIT_NOTES = """\
+the model: the exact tabular model of the env the demos name. Its horizon is the
+metadata's 'horizon', else the env's time limit, else (when every truncated episode
+ends at the same step) that step; with none, the discounted model (discount from the
+metadata, which must then be < 1). irl fit prints which it used.
 """
+
+
+def _epilog() -> str:
+    from irl.cli.help_text import algorithm_settings_help
+
+    return FIT_NOTES + "\n" + algorithm_settings_help()
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
@@ -35,24 +35,39 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="learn the reward behind a demo file",
         description="Learn the reward behind the demonstrations in a demo file and write a run folder "
         "(reward, reward_table.npy, policy, metrics.json, log, plots).\n\nalgorithms:\n" + _algorithm_lines(),
-        epilog=FIT_DEFAULTS,
+        epilog=_epilog(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("--demos", type=Path, required=True, help="demo .npz file")
-    fit.add_argument("--algo", default="maxent", help="inverse algorithm (see above; default maxent)")
+    fit.add_argument("--algo", default="maxent", metavar=_algo_choices(),
+                     help="inverse algorithm (see above and its settings below; default maxent)")
     fit.add_argument("--env", default=None, help="gymnasium id; default: the env in the demos' metadata")
     fit.add_argument("--env-kwargs", default=None, help="JSON object of env arguments (with --env)")
     fit.add_argument("--algo-kwargs", default=None, help="JSON object of algorithm settings")
-    fit.add_argument("--out", type=Path, default=None, help="run folder; default runs/<demos>-<algo>-<time>")
-    fit.add_argument("--seed", type=int, default=0, help="seed of every random draw (default 0)")
+    fit.add_argument("--out", type=Path, default=None,
+                     help="run folder (new, or an empty folder); default runs/<demos>-<algo>-s<seed>-<time>")
+    fit.add_argument("--seed", type=int, default=0, help="seed of every random draw, >= 0 (default 0)")
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the messages run")
     fit.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    fit.add_argument("--quiet", action="store_true", help="no progress report on stderr")
     fit.set_defaults(handler=run_fit)
 
-    ev = subparsers.add_parser("eval", help="recompute the metrics of a finished run")
+    ev = subparsers.add_parser(
+        "eval", help="recompute the metrics of a finished fit run",
+        description="Recompute the metrics of a finished `irl fit` run from its reward_table.npy and policy.npy, "
+        "on the exact model of its env and demos (EPIC, regret, correlations, demo log-likelihood).",
+    )
     ev.add_argument("--run", type=Path, required=True, help="a run folder written by irl fit")
+    ev.add_argument("--env", default=None,
+                    help="only for a run made with --env module:Env: the same id again, to allow importing it")
     ev.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     ev.set_defaults(handler=run_eval)
+
+
+def _algo_choices() -> str:
+    from irl.inverse.registry import ALGORITHMS
+
+    return "{" + ",".join(ALGORITHMS) + "}"
 
 
 _SUMMARY_KEYS = (
@@ -65,7 +80,7 @@ def _print_summary(metrics: dict) -> None:
     for key in _SUMMARY_KEYS:
         if key in metrics:
             value = metrics[key]
-            text = f"{value:.4g}" if isinstance(value, float) else str(value)
+            text = f"{value:.4g}" if isinstance(value, float) else ("n/a" if value is None else str(value))
             print(f"  {key:<22} {text}")
 
 
@@ -86,8 +101,10 @@ def run_fit(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         algo_kwargs=parse_json_object(args.algo_kwargs, "--algo-kwargs"),
-        progress=sys.stderr.isatty(),
+        progress=not args.quiet,
     )
+    for note in outcome.notes:
+        print(f"irl: note: {note}", file=sys.stderr)
     m = outcome.metrics
     if args.json:
         print_json({"run_dir": str(outcome.run_dir), **m})
@@ -100,7 +117,7 @@ def run_fit(args: argparse.Namespace) -> int:
 def run_eval(args: argparse.Namespace) -> int:
     from irl.runs.fit import eval_run
 
-    metrics = eval_run(args.run)
+    metrics = eval_run(args.run, env_id=args.env)
     if args.json:
         print_json({"run_dir": str(args.run), **metrics})
     else:

@@ -1,21 +1,39 @@
-"""``irl``: one command with subcommands. Bad input exits 2 with one line and no traceback."""
+"""``irl``: one command with subcommands.
+
+Every failure the user can fix ends with one line ``irl: error: ...`` and exit code 2;
+a numerical failure (a NaN or inf, memory) with one line and exit code 1; Ctrl-C with
+exit code 130 and SIGTERM with 143, after the run in progress has removed its
+temporary files. A traceback means a bug in irl. This module imports only the
+standard library at load time, so an interrupt during the (slow) imports of torch and
+friends is handled too.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
 
-import irl
-from irl.cli import demos, fit, train
-from irl.cli.common import CLIError
+from irl import __version__
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, delivered like Ctrl-C so every ``finally`` and cleanup runs."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from irl.cli import demos, fit, train
+
     parser = argparse.ArgumentParser(
         prog="irl",
         description="Inverse reinforcement learning workbench: learn the reward behind demonstrations.",
     )
-    parser.add_argument("--version", action="version", version=f"irl {irl.__version__}")
+    parser.add_argument("--version", action="version", version=f"irl {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     demos.add_parser(sub)
     fit.add_parser(sub)
@@ -24,33 +42,77 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _user_errors() -> tuple[type[BaseException], ...]:
-    """Exception types that mean bad input rather than a bug in irl."""
+    """Exception types that mean bad input rather than a bug in irl (exit code 2)."""
     import gymnasium
 
-    from irl.data import DemoFormatError
-    from irl.envs import MDPError
+    from irl._memory import MemoryLimitError
+    from irl.cli.common import CLIError
+    from irl.data import DemoFormatError, EnvIdError
+    from irl.envs import EnvError, MDPError
     from irl.rewards import RewardFormatError
     from irl.runs.fit import FitError
+    from irl.runs.folders import RunDirError
     from irl.runs.generate import GenerateError
+    from irl.solvers.policy_io import PolicyFormatError
 
     return (
-        CLIError, DemoFormatError, MDPError, GenerateError, FitError, RewardFormatError,
-        gymnasium.error.Error, FileNotFoundError,
+        CLIError, DemoFormatError, EnvIdError, EnvError, MDPError, GenerateError, FitError, RewardFormatError,
+        PolicyFormatError, RunDirError, MemoryLimitError, gymnasium.error.Error, FileNotFoundError,
+        PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError,
     )
 
 
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
-        return int(args.handler(args) or 0)
-    except _user_errors() as exc:
-        message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        print(f"irl: error: {message}", file=sys.stderr)
-        return 2
+        return _main(argv)
+    except _Terminated:
+        print("irl: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("irl: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (e.g. `irl demos info FILE | head -2`): stop quietly, as cat or grep do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(argv: list[str] | None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from irl._checks import NonFiniteError
+
+    user_errors = _user_errors()
+    try:
+        code = int(args.handler(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return code
+    except user_errors as exc:
+        print(f"irl: error: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    except NonFiniteError as exc:
+        print(f"irl: error: {_one_line(exc)}; nothing was written", file=sys.stderr)
+        return 1
+    except (MemoryError, RecursionError) as exc:
+        what = "out of memory" if isinstance(exc, MemoryError) else "input nested too deeply"
+        print(f"irl: error: {what} ({_one_line(exc)}); nothing was written", file=sys.stderr)
+        return 1
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":

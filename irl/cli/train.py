@@ -1,7 +1,9 @@
 """``irl train``: train a forward solver (SAC, soft Q-learning, policy gradient) and write a run folder.
 
-The run folder is assembled in a hidden temporary folder next to its final place and
-renamed into place at the end, so a failed or interrupted run leaves nothing behind.
+The run folder's name is claimed when the run starts (it stays empty while training) and
+the files are assembled in a hidden temporary folder beside it, renamed into place at the
+end, so a failed or interrupted run leaves no folder with files in it, and concurrent runs
+never share one (:mod:`irl.runs.folders`).
 Its files:
 
 - ``config.json``: env, algorithm and its settings, seed, steps, reward and demo sources.
@@ -26,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from irl.cli.common import CLIError, parse_json_object, print_json, to_jsonable
-from irl.runs.folders import atomic_run_dir, new_run_dir
+from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
 
 #: ``--algo`` name -> (module with ``train``, its config class)
 ALGOS = {
@@ -65,25 +67,30 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="learn this reward instead of the env's: a folder with reward.json (from irl fit)")
     train.add_argument("--demos", type=Path, default=None, metavar="FILE", help="demo .npz file for the solver")
     train.add_argument("--steps", type=int, required=True, metavar="N", help="env steps of training")
-    train.add_argument("--seed", type=int, default=0, metavar="S", help="seed of every random draw (default 0)")
+    train.add_argument("--seed", type=int, default=0, metavar="S",
+                       help="seed of every random draw, >= 0 (default 0)")
     train.add_argument("--out", type=Path, default=None, metavar="DIR",
-                       help="run folder; default runs/train-<env>-<algo>-s<seed>-<time>")
+                       help="run folder (new, or an empty folder); default runs/train-<env>-<algo>-s<seed>-<time>")
     train.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (sac only)")
     train.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                        help="also write TensorBoard logs to DIR/<run folder name>")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    train.add_argument("--quiet", action="store_true", help="no progress report on stderr")
     train.set_defaults(handler=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     import importlib
 
-    import gymnasium as gym
     import torch
+
+    from irl.solvers import SetupError
 
     # ---- check every input before anything is written
     if args.steps < 1:
         raise CLIError(f"--steps must be >= 1, got {args.steps}")
+    if args.seed < 0:
+        raise CLIError(f"--seed must be a non-negative integer, got {args.seed}")
     env_kwargs = parse_json_object(args.env_kwargs, "--env-kwargs")
     algo_kwargs = parse_json_object(args.algo_kwargs, "--algo-kwargs")
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -94,36 +101,56 @@ def run_train(args: argparse.Namespace) -> int:
     except ModuleNotFoundError as exc:
         raise CLIError(f"--algo {args.algo} is not available in this install ({exc})") from None
     config = _make_config(getattr(module, config_name), args, algo_kwargs)
-    env = _make_env(gym, args.env, env_kwargs)
-    reward_model = None if args.reward is None else _load_reward(args.reward, env)
-    demos = None if args.demos is None else _load_demos(args.demos, args.env, env_kwargs)
-    if demos is not None and demos.rewards is None and reward_model is None and args.algo == "sac":
-        raise CLIError(f"--demos {args.demos} have no rewards: sac can only replay them with --reward")
-    writer_class = None if args.tensorboard is None else _summary_writer_class()
-    run_dir = args.out if args.out is not None else new_run_dir(Path("runs"), f"train-{args.env}-{args.algo}-s{args.seed}")
-    if run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
-        raise CLIError(f"--out {run_dir} exists and is not an empty folder")
+    env = _make_env(args.env, env_kwargs)
+    try:
+        reward_model = None if args.reward is None else _load_reward(args.reward, env, args.env)
+        demos = None if args.demos is None else _load_demos(args.demos, args.env, env)
+        if demos is not None and demos.rewards is None and reward_model is None and args.algo == "sac":
+            raise CLIError(f"--demos {args.demos} have no rewards: sac can only replay them with --reward")
+        writer_class = None if args.tensorboard is None else _summary_writer_class()
+    except BaseException:
+        env.close()
+        raise
+    if args.out is not None:
+        run_dir, claimed = args.out, claim_out_dir(args.out)
+    else:
+        run_dir, claimed = claim_run_dir(Path("runs"), f"train-{args.env}-{args.algo}-s{args.seed}"), True
 
     # ---- train
-    writer = None
-    if writer_class is not None:
-        writer = writer_class(log_dir=str(args.tensorboard / run_dir.name))
+    writers: list[Any] = []  # the TensorBoard writer, made at the first record (nothing is written before)
 
     def callback(record: dict[str, Any]) -> None:
+        if not writers:
+            writers.append(writer_class(log_dir=str(args.tensorboard / run_dir.name)))
         for key, value in record.items():
             if key not in ("step", "episode") and isinstance(value, int | float) and not isinstance(value, bool):
-                writer.add_scalar(f"train/{key}", value, record["step"])
+                writers[0].add_scalar(f"train/{key}", value, record["step"])
 
     try:
-        result = module.train(env, config=config, reward_model=reward_model, demos=demos, seed=args.seed,
-                              callback=callback if writer is not None else None, progress=sys.stderr.isatty())
-        if writer is not None:
-            writer.add_scalar("eval/return", result.eval_return, result.steps)
-            writer.add_scalar("train/steps_per_second", result.steps_per_second, result.steps)
+        try:
+            result = module.train(env, config=config, reward_model=reward_model, demos=demos, seed=args.seed,
+                                  callback=callback if writer_class is not None else None, progress=not args.quiet)
+        except SetupError as exc:  # raised before the first env step: the env or settings do not fit the solver
+            raise CLIError(f"--algo {args.algo} on {args.env}: {exc}") from None
+        finally:
+            env.close()
+        if writers:
+            writers[0].add_scalar("eval/return", result.eval_return, result.steps)
+            writers[0].add_scalar("train/steps_per_second", result.steps_per_second, result.steps)
+        run_dir = _finish(args, config, env_kwargs, result, run_dir)
+    except BaseException:
+        if claimed:
+            release_run_dir(run_dir)
+        raise
     finally:
-        if writer is not None:
+        for writer in writers:
             writer.close()
-        env.close()
+    return 0
+
+
+def _finish(args: argparse.Namespace, config: Any, env_kwargs: dict[str, Any], result: Any, run_dir: Path) -> Path:
+    """Write the run folder and print the summary; returns where the folder ended up."""
+    import torch
 
     # ---- write the run folder
     returns = [r["true_return"] for r in result.curve]
@@ -150,7 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
         "config": to_jsonable(dataclasses.asdict(config)),
         "torch": torch.__version__,
     }
-    _write_run_dir(run_dir, run_config, result, metrics, title=f"{args.algo} on {args.env} (seed {args.seed})")
+    run_dir = _write_run_dir(run_dir, run_config, result, metrics, title=f"{args.algo} on {args.env} (seed {args.seed})")
 
     if args.json:
         print_json({"run_dir": str(run_dir), "algo": args.algo, "env": args.env, "seed": args.seed, **metrics})
@@ -158,7 +185,7 @@ def run_train(args: argparse.Namespace) -> int:
         print(f"{args.algo} on {args.env}: {result.steps} steps in {result.seconds:.1f} s "
               f"({result.steps_per_second:.0f} steps/s) -> {run_dir}")
         print(f"  eval return {result.eval_return:.4g} (deterministic, {metrics['eval_episodes']} episodes)")
-    return 0
+    return run_dir
 
 
 # ------------------------------------------------------------------------------- input checks
@@ -181,25 +208,31 @@ def _make_config(cls: type, args: argparse.Namespace, algo_kwargs: dict[str, Any
         raise CLIError(f"--algo-kwargs: {exc}") from None
 
 
-def _make_env(gym: Any, env_id: str, env_kwargs: dict[str, Any]) -> Any:
-    import irl.envs  # noqa: F401  (registers the irl/... ids)
+def _make_env(env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    """The env, after one trial step, so kwargs that only break the dynamics fail now, not mid-training."""
+    from irl.envs import EnvError, make_env
 
     try:
-        return gym.make(env_id, **env_kwargs)
-    except gym.error.Error as exc:
-        raise CLIError(f"--env {env_id}: {exc}") from None
-    except TypeError as exc:
-        raise CLIError(f"--env-kwargs do not fit {env_id}: {exc}") from None
+        return make_env(env_id, env_kwargs, probe=True)
+    except EnvError as exc:
+        raise CLIError(str(exc)) from None
 
 
-def _load_reward(path: Path, env: Any) -> Any:
-    """The reward model in ``path``, after checking it takes one transition of ``env``."""
+def _load_reward(path: Path, env: Any, env_id: str) -> Any:
+    """The reward model in ``path``, after checking it takes one transition of ``env``.
+
+    A fit run made with ``--env module:Env`` is read back only for that same ``--env``.
+    """
     import numpy as np
     import torch
     from gymnasium import spaces
 
     from irl.rewards import RewardFormatError, load_reward
 
+    run_env = _run_env_id(path / "config.json")
+    if run_env is not None and ":" in run_env and run_env != env_id:
+        raise CLIError(f"--reward {path} was fitted on --env {run_env}, which imports a module; it is read back "
+                       f"only with that same --env")
     try:
         model = load_reward(path)
     except RewardFormatError as exc:
@@ -224,17 +257,28 @@ def _load_reward(path: Path, env: Any) -> Any:
     return model
 
 
-def _load_demos(path: Path, env_id: str, env_kwargs: dict[str, Any]) -> Any:
-    from irl.data import DemoFormatError, load_demos, validate_against_env
+def _run_env_id(config_path: Path) -> str | None:
+    """The env id a run's ``config.json`` names, or None (no config, or not readable)."""
+    try:
+        env = json.loads(config_path.read_text()).get("env")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return env.get("id") if isinstance(env, dict) and isinstance(env.get("id"), str) else None
+
+
+def _load_demos(path: Path, env_id: str, env: Any) -> Any:
+    """The demos in ``path``, checked against the spaces of ``env`` (the one training uses)."""
+    from irl.data import DemoFormatError, check_in_space, load_demos
 
     try:
         demos = load_demos(path, check_env=False)
         if demos.env_id is not None and demos.env_id != env_id:
             raise CLIError(f"--demos {path} come from {demos.env_id}, not {env_id}")
-        validate_against_env(observations=demos.observations, actions=demos.actions,
-                             next_observations=demos.next_observations, env_id=env_id, env_kwargs=env_kwargs)
+        check_in_space("observations", demos.observations, env.observation_space)
+        check_in_space("next_observations", demos.next_observations, env.observation_space)
+        check_in_space("actions", demos.actions, env.action_space)
     except DemoFormatError as exc:
-        raise CLIError(f"--demos: {exc}") from None
+        raise CLIError(f"--demos {path}: {exc}") from None
     return demos
 
 
@@ -255,10 +299,13 @@ def _irl_version() -> str:
 
 # ------------------------------------------------------------------------------- the run folder
 def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metrics: dict[str, Any],
-                   *, title: str) -> None:
+                   *, title: str) -> Path:
+    """Write the run folder atomically; returns where it ended up (``run_dir`` unless filled meanwhile)."""
+    from irl.runs.plots import plot_learning_curve
     from irl.solvers.policy_io import save_policy
 
-    with atomic_run_dir(run_dir) as tmp:
+    with atomic_run_dir(run_dir) as staged:
+        tmp = staged.path
         (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
         save_policy(result.policy, tmp)
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
@@ -266,6 +313,7 @@ def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metri
         (tmp / "curve.json").write_text(json.dumps(curve) + "\n")
         _write_csv(tmp / "curve.csv", curve)
         plot_learning_curve(tmp / "learning_curve.png", curve, result.eval_return, title=title)
+    return staged.final
 
 
 def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
@@ -276,32 +324,3 @@ def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(fh, fieldnames=columns or ["step", "episode", "true_return"])
         writer.writeheader()
         writer.writerows(records)
-
-
-def plot_learning_curve(path: Path, curve: list[dict[str, Any]], eval_return: float | None, *,
-                        title: str = "") -> None:
-    """Writes a PNG of the true return per training episode against env steps, with the evaluation return."""
-    import math
-
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    steps = np.array([r["step"] for r in curve], dtype=float)
-    returns = np.array([np.nan if r["true_return"] is None else r["true_return"] for r in curve], dtype=float)
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ax.plot(steps, returns, ".", alpha=0.4, label="episode return")
-    if len(returns) >= 5:
-        k = max(5, len(returns) // 20)
-        smooth = np.convolve(returns, np.ones(k) / k, mode="valid")
-        ax.plot(steps[k - 1:], smooth, "-", label=f"mean of {k}")
-    if eval_return is not None and not (isinstance(eval_return, float) and math.isnan(eval_return)):
-        ax.axhline(eval_return, color="k", linestyle="--", linewidth=1, label=f"eval {eval_return:.4g}")
-    ax.set_xlabel("env steps")
-    ax.set_ylabel("true return")
-    ax.set_title(title)
-    ax.legend(loc="best")
-    fig.savefig(path, dpi=100, bbox_inches="tight")
-    plt.close(fig)

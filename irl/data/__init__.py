@@ -5,7 +5,7 @@ only asks gymnasium about env ids.
 """
 
 from irl.data.demos import Demos
-from irl.data.env_check import check_in_space, env_spaces, validate_against_env
+from irl.data.env_check import EnvIdError, check_in_space, env_spaces, registered_env_id, validate_against_env
 from irl.data.io import load_demos, save_demos
 from irl.data.validation import (
     FORMAT_VERSION,
@@ -21,10 +21,12 @@ __all__ = [
     "KNOWN_FORMAT_VERSIONS",
     "DemoFormatError",
     "Demos",
+    "EnvIdError",
     "check_in_space",
     "env_spaces",
     "load_demos",
     "parse_metadata",
+    "registered_env_id",
     "save_demos",
     "validate_against_env",
     "validate_arrays",

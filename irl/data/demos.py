@@ -287,6 +287,11 @@ class Demos:
         discount = self.metadata["discount"]
         return None if discount is None else float(discount)
 
+    @property
+    def horizon(self) -> int | None:
+        """Returns the episode horizon the demos were made with, or None if not recorded."""
+        return self.metadata.get("horizon")
+
     def summary(self) -> dict[str, Any]:
         """Returns a JSON-serialisable dict of sizes, episode lengths, returns, env and shapes."""
         lengths = self.episode_lengths
@@ -301,6 +306,7 @@ class Demos:
             "env_id": self.env_id,
             "env_kwargs": self.env_kwargs,
             "discount": self.discount,
+            "horizon": self.horizon,
             "observation_shape": list(self.observation_shape),
             "observation_dtype": str(self.observations.dtype),
             "action_shape": list(self.action_shape),

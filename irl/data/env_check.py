@@ -14,10 +14,9 @@ from irl.data.validation import DemoFormatError
 def env_spaces(env_id: str, env_kwargs: dict[str, Any] | None = None) -> tuple[spaces.Space, spaces.Space]:
     """Returns (observation_space, action_space) of the env; raises DemoFormatError if it cannot be made."""
     try:
-        gymnasium.spec(env_id)
-    except gymnasium.error.Error as error:
-        raise DemoFormatError(f"'metadata' names env id {env_id!r}, which gymnasium does not know: "
-                              f"{error}") from None
+        registered_env_id(env_id, "'metadata'")
+    except EnvIdError as error:
+        raise DemoFormatError(str(error)) from None
     kwargs = dict(env_kwargs or {})
     try:
         env = gymnasium.make(env_id, **kwargs)
@@ -76,3 +75,31 @@ def validate_against_env(
     check_in_space("observations", observations, observation_space)
     check_in_space("next_observations", next_observations, observation_space)
     check_in_space("actions", actions, action_space)
+
+
+class EnvIdError(ValueError):
+    """An env id read from a file is not one irl may make: unregistered, or naming a module to import."""
+
+
+def registered_env_id(env_id: Any, source: str) -> str:
+    """Returns ``env_id`` if it may be made from a file's say-so; raises :class:`EnvIdError` otherwise.
+
+    gymnasium reads ``"module:Env-v0"`` by importing ``module``, so an id taken from a demo
+    file, a run's ``config.json`` or a saved reward or policy (``source`` names it) is
+    accepted only when it is already registered (gymnasium's own ids and ``irl/...``) and
+    has no ``module:`` part. Nothing is imported to check it. An id the user types with
+    ``--env`` is the user's choice and does not come through here.
+    """
+    if not isinstance(env_id, str) or not env_id:
+        raise EnvIdError(f"{source} names env id {env_id!r}, which is not a non-empty string")
+    if ":" in env_id:
+        module = env_id.split(":", 1)[0]
+        raise EnvIdError(
+            f"{source} names env id {env_id!r}, which would import the Python module {module!r}; an id read "
+            f"from a file must be a registered one without a module part (if you trust that module, "
+            f"type --env {env_id} yourself)"
+        )
+    if gymnasium.registry.get(env_id) is None:
+        raise EnvIdError(f"{source} names env id {env_id!r}, which is not registered with gymnasium "
+                         "(nothing was imported to find it)")
+    return env_id

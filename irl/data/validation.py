@@ -168,6 +168,8 @@ def parse_metadata(raw: np.ndarray) -> dict[str, Any]:
         metadata = json.loads(text, parse_constant=_reject_constant)
     except (UnicodeDecodeError, ValueError) as error:
         _fail(f"'metadata' is not valid JSON: {error}")
+    except RecursionError:
+        _fail("'metadata' is nested too deeply")
     return validate_metadata(metadata, require_version=True)
 
 
@@ -177,6 +179,7 @@ def validate_metadata(metadata: Any, *, require_version: bool = False) -> dict[s
     Normalising fills ``format_version`` (unless ``require_version``), ``env`` (None),
     ``env.kwargs`` ({}), ``discount`` (None) and ``provenance`` ({}), and passes the
     object through JSON so that what is in memory equals what a save and load gives back.
+    An optional ``horizon`` must be null or a positive integer.
     """
     if not isinstance(metadata, Mapping):
         _fail(f"'metadata' must be a JSON object, got {type(metadata).__name__}")
@@ -184,6 +187,8 @@ def validate_metadata(metadata: Any, *, require_version: bool = False) -> dict[s
         metadata = json.loads(json.dumps(metadata, allow_nan=False))
     except (TypeError, ValueError) as error:
         _fail(f"'metadata' is not JSON-serialisable: {error}")
+    except RecursionError:
+        _fail("'metadata' is nested too deeply")
 
     if "format_version" not in metadata:
         if require_version:
@@ -207,6 +212,10 @@ def validate_metadata(metadata: Any, *, require_version: bool = False) -> dict[s
     if discount is not None:
         if isinstance(discount, bool) or not isinstance(discount, int | float) or not 0 <= discount <= 1:
             _fail(f"'metadata' discount must be null or a number in [0, 1], got {discount!r}")
+
+    horizon = metadata.get("horizon")  # optional: not filled in, unlike discount
+    if horizon is not None and (type(horizon) is not int or horizon < 1):  # a bool is not a horizon
+        _fail(f"'metadata' horizon must be null or a positive integer, got {horizon!r}")
 
     if not isinstance(metadata.setdefault("provenance", {}), dict):
         _fail(f"'metadata' provenance must be an object, got {type(metadata['provenance']).__name__}")

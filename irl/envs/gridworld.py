@@ -23,11 +23,26 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from irl._memory import check_fits
 from irl.envs.tabular import MDPError, TabularMDP
 
 N_ACTIONS = 5
 STAY, UP, DOWN, LEFT, RIGHT = range(N_ACTIONS)
 _DENSE_FEATURE_LIMIT = 2**27  # entries (1 GiB in float64) of a dense one-hot feature matrix
+#: bytes per cell of the exact model while it is built: (S, 5, 5) successor states and probabilities,
+#: the two CSR operators, and the temporaries of their construction
+_BYTES_PER_CELL = 2000
+
+
+def check_grid_size(size: Any) -> int:
+    """``size`` as an int if it is >= 1 and its exact model fits in memory; raises otherwise (before allocating)."""
+    if isinstance(size, bool) or not isinstance(size, int | np.integer):
+        raise MDPError(f"size must be an integer, got {size!r}")
+    if size < 1:
+        raise MDPError(f"size must be >= 1, got {size}")
+    check_fits(_BYTES_PER_CELL * float(size) ** 2, f"a {size}x{size} grid ({size * size} states)",
+               hint="choose a smaller size")
+    return int(size)
 
 
 def grid_successors(size: int) -> np.ndarray:
@@ -119,7 +134,7 @@ def gridworld_reward(
     ``w ~ N(0, I)`` drawn from ``numpy.random.default_rng(reward_seed)``
     (one-hot features when ``features`` is None).
     """
-    S = size * size
+    S = check_grid_size(size) ** 2
     if isinstance(reward, str):
         if reward == "goal":
             r = np.zeros(S)
@@ -149,8 +164,7 @@ def grid_mdp(
     info: dict[str, Any],
 ) -> TabularMDP:
     """The exact model of a slippery grid with a state reward ``(S,)`` and features ``(S, F)``."""
-    if size < 1:
-        raise MDPError(f"size must be >= 1, got {size}")
+    check_grid_size(size)
     next_states, next_probs = slip_transitions(size, slip)
     return TabularMDP.from_successors(
         next_states,
@@ -222,8 +236,7 @@ class SlipperyGridEnv(gymnasium.Env):
     def __init__(
         self, size: int, slip: float, true_reward: np.ndarray, horizon: int | None, initial: str
     ) -> None:
-        if size < 1:
-            raise MDPError(f"size must be >= 1, got {size}")
+        check_grid_size(size)
         if not 0.0 <= slip <= 1.0:
             raise MDPError(f"slip must lie in [0, 1], got {slip}")
         self.size, self.slip = size, float(slip)

@@ -57,7 +57,7 @@ import numpy as np
 import torch
 from scipy.ndimage import distance_transform_edt
 
-from irl.envs.gridworld import SlipperyGridEnv, grid_mdp
+from irl.envs.gridworld import SlipperyGridEnv, check_grid_size, grid_mdp
 from irl.envs.tabular import MDPError, TabularMDP
 
 
@@ -142,8 +142,7 @@ def objectworld_layout(
     size: int = 32, n_primary: int = 2, n_secondary: int = 2, object_prob: float = 0.05, world_seed: int = 0
 ) -> ObjectworldLayout:
     """Place the objects of an objectworld (seeded by ``world_seed``) and measure distances."""
-    if size < 1:
-        raise MDPError(f"size must be >= 1, got {size}")
+    check_grid_size(size)
     if n_primary < 2 or n_secondary < 1:
         raise MDPError(
             f"objectworld needs n_primary >= 2 and n_secondary >= 1, got {n_primary}, {n_secondary}"

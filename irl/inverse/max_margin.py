@@ -39,7 +39,7 @@ import torch
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
-from irl.inverse.common import DTYPES, InverseResult, working_copies
+from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
 from irl.rewards import LinearReward, make_reward
 from irl.solvers import hard_value_iteration, soft_value_iteration, state_visitation, visitation
 from irl.solvers.tabular_common import cpu_threads_for
@@ -110,7 +110,7 @@ class ApprenticeshipResult(InverseResult):
             ``μ_E``. (The optimal policy of ``reward_table`` alone need not match the demos.)
         log: one dict per iteration: ``iteration``, ``margin``, ``feature_gap`` (``‖μ_E − μ⁽ⁱ⁾‖`` of the
             newest policy), ``seconds``.
-        converged: whether the margin reached ``epsilon``.
+        converged: whether the margin reached ``epsilon`` before ``max_iters`` (the stopping test).
         iterations: iterations run (``= len(margins) = k``).
         seconds: wall time of the fit.
         config: the settings used.
@@ -122,7 +122,8 @@ class ApprenticeshipResult(InverseResult):
         expert_features: ``(F,)`` ``μ_E``.
         mixture: ``(k,)`` weights on the simplex with ``Σ_j λ_j μ⁽ʲ⁾`` closest to ``μ_E``.
         mixture_gap: ``‖μ_E − Σ_j λ_j μ⁽ʲ⁾‖₂``.
-        stop_reason: "margin" (``t ≤ ε``), "max_iters" or "stalled" (see the module docstring).
+        stop_reason: "margin" (``t ≤ ε``), "max_iters" or "stalled" (see the module docstring);
+            ``stop_message`` says it in a sentence.
     """
 
     config: ApprenticeshipConfig
@@ -134,7 +135,6 @@ class ApprenticeshipResult(InverseResult):
     expert_features: np.ndarray
     mixture: np.ndarray
     mixture_gap: float
-    stop_reason: str
 
 
 # ------------------------------------------------------------- pure math
@@ -305,9 +305,13 @@ def _fit(
     work, counts = working_copies(mdp, demos, cfg.dtype, cfg.device)
     phi = require_features(work)
 
+    algo = cfg.method
+
     def mu_of(policy: torch.Tensor) -> np.ndarray:
         D = visitation(work, policy, initial=counts.start_mass)
-        return feature_expectations(phi, D).cpu().double().numpy()
+        mu = feature_expectations(phi, D).cpu().double().numpy()
+        check_finite("feature expectation of a policy", mu, iteration=len(margins), algo=algo)
+        return mu
 
     def solve(w: np.ndarray) -> torch.Tensor:
         return optimal_policy(work, phi, w, cfg.temperature)
@@ -317,9 +321,9 @@ def _fit(
         first = torch.full_like(work.next_probs[:, :, 0], 1.0 / work.n_actions)
     else:
         first = solve(np.random.default_rng(cfg.seed).standard_normal(phi.shape[-1]))
-    policies, mus = [first], [mu_of(first)]
     weights: list[np.ndarray] = []
     margins: list[float] = []
+    policies, mus = [first], [mu_of(first)]
     log: list[dict[str, float]] = []
     mean = mus[0]
     stalled = False
@@ -334,6 +338,8 @@ def _fit(
             t = float(np.linalg.norm(w))
         else:
             w, t = max_margin_direction(mu_expert, np.stack(mus), solver=cfg.solver)
+        check_finite("direction w", w, iteration=i, algo=algo)
+        check_finite("margin t", t, iteration=i, algo=algo)
         weights.append(w)
         margins.append(t)
         entry = {
@@ -378,6 +384,8 @@ def _fit(
         converged=stop_reason == "margin",
         iterations=len(margins),
         seconds=time.perf_counter() - start,
+        stop_reason=stop_reason,
+        stop_message=_stop_message(stop_reason, cfg, margins),
         config=cfg,
         w=w_final,
         weights=np.stack(weights),
@@ -387,8 +395,20 @@ def _fit(
         expert_features=mu_expert,
         mixture=mixture,
         mixture_gap=gap,
-        stop_reason=stop_reason,
     )
+
+
+def _stop_message(reason: str, cfg: ApprenticeshipConfig, margins: list[float]) -> str:
+    """One sentence: why the fit stopped, and what to change if it did not converge."""
+    t = margins[-1]
+    if reason == "margin":
+        return f"converged: margin {t:.3g} <= epsilon {cfg.epsilon:g} after {len(margins)} iterations"
+    if reason == "stalled":
+        return (f"not converged: stalled at margin {t:.3g} > epsilon {cfg.epsilon:g} (the newest policy did no "
+                f"better than those found; no policy reaches the demos' feature expectations): raise epsilon "
+                f"above {t:.3g}, e.g. --algo-kwargs '{{\"epsilon\": {1.1 * t:.3g}}}'")
+    return (f"not converged: stopped at the cap max_iters={cfg.max_iters} with margin {t:.3g} > epsilon "
+            f"{cfg.epsilon:g}: raise max_iters (--algo-kwargs '{{\"max_iters\": {2 * cfg.max_iters}}}') or epsilon")
 
 
 # ---------------------------------------------------------------- helpers

@@ -5,6 +5,12 @@ pass (visitation) for the current reward table; the gradient ``counts − D``
 (:mod:`irl.inverse.maxent_objective`) is pushed through the reward model by
 autograd. Linear and tabular rewards give a concave objective, maximised with
 L-BFGS (scipy); an MLP reward is trained with Adam.
+
+``converged`` means: L-BFGS (linear, tabular) brought the largest gradient entry of the
+penalised objective below ``grad_tol`` before ``max_iters`` iterations; Adam (mlp) did
+that, or the objective stopped improving (by less than ``plateau_tol`` of its size over
+``plateau_steps`` steps) before ``max_iters`` steps. A NaN or inf in the reward, the
+values or the gradient stops the fit with :class:`irl._checks.NonFiniteError`.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
-from irl.inverse.common import DTYPES, InverseResult, working_copies
+from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
 from irl.inverse.maxent_objective import demo_log_likelihood, maxent_objective
 from irl.rewards import LinearReward, TabularReward, make_reward
 from irl.solvers.tabular_common import cpu_threads_for
@@ -43,6 +49,11 @@ class MaxEntConfig:
     """Stop when the largest gradient entry of the penalised objective is below this (the
     gradient is a gap in expected counts per episode: 1e-4 visits is far below the
     sampling noise of any demo set)."""
+    plateau_tol: float = 1e-7
+    """MLP (Adam) only: also stop when the objective improved by less than this fraction of its
+    size over the last ``plateau_steps`` steps (Adam's steps keep the gradient from vanishing)."""
+    plateau_steps: int = 50
+    """MLP (Adam) only: the window of the ``plateau_tol`` test."""
     hidden: tuple[int, ...] = (64, 64)
     """MLP hidden layer sizes."""
     lr: float = 1e-3
@@ -65,6 +76,9 @@ class MaxEntConfig:
             raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
         if not self.grad_tol > 0 or not self.lr > 0:
             raise ValueError(f"grad_tol and lr must be > 0, got {self.grad_tol} and {self.lr}")
+        if not self.plateau_tol >= 0 or int(self.plateau_steps) < 1:
+            raise ValueError(f"plateau_tol must be >= 0 and plateau_steps >= 1, got {self.plateau_tol} and "
+                             f"{self.plateau_steps}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype!r}")
         self.hidden = tuple(int(h) for h in self.hidden)
@@ -94,7 +108,8 @@ def fit(
 
     Args:
         mdp: the tabular model; needs a horizon or a discount (see
-            :func:`irl.runs.fit.mdp_for_demos` to take them from the demos' metadata).
+            :func:`irl.envs.mdp_for_demos` to take them from the demos' metadata); it must
+            model the env the demos name (checked when both name one).
         demos: demonstrations whose observations and actions are state and action indices.
         reward, seed: shortcuts for ``config.reward`` and ``config.seed``.
         config: all settings (:class:`MaxEntConfig`); ``overrides`` replace its fields.
@@ -117,17 +132,23 @@ def fit(
     log: list[dict[str, float]] = []
     start = time.perf_counter()
 
+    algo = "deep-maxent" if cfg.reward == "mlp" else "maxent"
+
     def evaluate() -> tuple[float, float]:
         """Penalised objective to minimise; fills the parameters' .grad. Returns (loss, max |grad|)."""
         model.zero_grad()
         table = model.table(mdp)
+        check_finite("reward table", table.detach(), iteration=len(log), algo=algo)
         ev = maxent_objective(work_mdp, counts, table.to(cfg.device, dtype))
+        check_finite("objective", ev.value, iteration=len(log), algo=algo)
+        check_finite("gradient", ev.grad, iteration=len(log), algo=algo)
         params = [p for p in model.parameters() if p.requires_grad]
         penalty = 0.5 * cfg.l2 * sum((p**2).sum() for p in params)
         # Minimise −L + penalty: backpropagate −∂L/∂table, add the penalty's own gradient.
         table.backward(-ev.grad.to(table.device, table.dtype))
         penalty.backward() if params else None
         grad_max = max(float(p.grad.abs().max()) for p in params) if params else 0.0
+        check_finite("parameter gradient", grad_max, iteration=len(log), algo=algo)
         entry = {
             "iteration": len(log),
             "objective": float(ev.value),
@@ -140,13 +161,13 @@ def fit(
 
     with cpu_threads_for(work_mdp):
         if cfg.reward == "mlp":
-            converged, iterations = _adam(model, evaluate, cfg, log, callback)
+            stop_reason, iterations, grad_max = _adam(model, evaluate, cfg, log, callback)
         else:
             with torch.no_grad():  # the model's visitation at the start point, for the preconditioner
                 start_table = model.table(mdp).to(cfg.device, dtype)
             D0 = maxent_objective(work_mdp, counts, start_table).visitation
             curvature = _curvature(model, counts.counts + D0, mdp)
-            converged, iterations = _lbfgs(model, evaluate, cfg, log, callback, curvature)
+            stop_reason, iterations, grad_max = _lbfgs(model, evaluate, cfg, log, callback, curvature)
 
     model = model.cpu()
     with torch.no_grad():
@@ -157,11 +178,31 @@ def fit(
         reward_table=table.numpy().copy(),
         policy=solution,
         log=log,
-        converged=converged,
+        converged=stop_reason in ("grad_tol", "plateau"),
         iterations=iterations,
         seconds=time.perf_counter() - start,
+        stop_reason=stop_reason,
+        stop_message=_stop_message(stop_reason, cfg, iterations, grad_max),
         config=cfg,
     )
+
+
+def _stop_message(reason: str, cfg: MaxEntConfig, iterations: int, grad_max: float) -> str:
+    """One sentence: why the fit stopped, and what to change if it did not converge."""
+    grad = f"largest gradient entry {grad_max:.2g}"
+    if reason == "grad_tol":
+        return f"converged: {grad} <= grad_tol {cfg.grad_tol:g} after {iterations} iterations"
+    if reason == "plateau":
+        return (f"converged: the objective changed by less than plateau_tol {cfg.plateau_tol:g} of its size over "
+                f"{cfg.plateau_steps} Adam steps ({grad})")
+    if reason == "line_search":
+        return (f"not converged: L-BFGS could not improve the objective further after {iterations} iterations "
+                f"({grad} > grad_tol {cfg.grad_tol:g}); the objective is flat to round-off there: raise l2 or "
+                "grad_tol")
+    steps = "Adam steps" if cfg.reward == "mlp" else "L-BFGS iterations"
+    extra = " (a deliberate early stop for the MLP: longer runs can overfit)" if cfg.reward == "mlp" else ""
+    return (f"not converged: stopped at the cap max_iters={cfg.max_iters} {steps}{extra} with {grad} > grad_tol "
+            f"{cfg.grad_tol:g}; to go on, raise it: --algo-kwargs '{{\"max_iters\": {2 * cfg.max_iters}}}'")
 
 
 def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) -> np.ndarray | None:
@@ -174,7 +215,9 @@ def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) ->
     ``θ · sqrt(diag)`` (a fixed diagonal preconditioner) converges in a fraction of the
     iterations; the optimum and the stopping test on the unscaled gradient are unchanged.
     """
-    c = counts[: mdp.n_env_states].to("cpu", torch.float64)
+    # Demo counts are >= 0, but the model's visitation carries the signed start mass of truncated
+    # episodes and can dip below 0 where little else arrives: the curvature scale is a size, so clamp.
+    c = counts[: mdp.n_env_states].to("cpu", torch.float64).clamp_min(0.0)
     if isinstance(model, LinearReward) and model.features is not None:
         phi2 = model.features.to("cpu", torch.float64) ** 2
         h = phi2.T @ c.sum(1) if phi2.ndim == 2 else torch.einsum("saf,sa->f", phi2, c)
@@ -186,7 +229,8 @@ def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) ->
     return np.sqrt(h + 1e-2 * max(float(h.mean()), 1e-12))
 
 
-def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[bool, int]:
+def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[str, int, float]:
+    """L-BFGS on the preconditioned parameters; returns (stop reason, iterations, final max |grad|)."""
     params = [p for p in model.parameters() if p.requires_grad]
     sizes = [p.numel() for p in params]
     scale = np.ones(sum(sizes)) if curvature is None or curvature.size != sum(sizes) else curvature
@@ -225,13 +269,17 @@ def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[bool, i
         entry = dict(evaluate.last)
         entry["iteration"] = len(log)
         log.append(entry)
-    return bool(grad_max <= cfg.grad_tol), int(res.nit)
+    if grad_max <= cfg.grad_tol:
+        reason = "grad_tol"
+    else:
+        reason = "max_iters" if int(res.nit) >= cfg.max_iters else "line_search"
+    return reason, int(res.nit), grad_max
 
 
-def _adam(model, evaluate, cfg, log, callback) -> tuple[bool, int]:
+def _adam(model, evaluate, cfg, log, callback) -> tuple[str, int, float]:
+    """Adam on the MLP's parameters; returns (stop reason, steps, final max |grad|)."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-    converged = False
-    it = 0
+    reason, it, grad_max = "max_iters", 0, float("inf")
     for it in range(1, cfg.max_iters + 1):
         opt.zero_grad()
         _, grad_max = evaluate()
@@ -240,10 +288,15 @@ def _adam(model, evaluate, cfg, log, callback) -> tuple[bool, int]:
         if callback:
             callback(entry)
         if grad_max <= cfg.grad_tol:
-            converged = True
+            reason = "grad_tol"
             break
+        if len(log) > cfg.plateau_steps:
+            now, then = log[-1]["objective"], log[-1 - cfg.plateau_steps]["objective"]
+            if abs(now - then) <= cfg.plateau_tol * max(1.0, abs(now)):
+                reason = "plateau"
+                break
         opt.step()
-    return converged, it
+    return reason, it, grad_max
 
 
 def _final_policy(mdp: TabularMDP, table: torch.Tensor) -> torch.Tensor:

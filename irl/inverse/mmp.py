@@ -47,7 +47,7 @@ import torch
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
-from irl.inverse.common import DTYPES, InverseResult, working_copies
+from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
 from irl.inverse.max_margin import feature_expectations, linear_reward, optimal_policy, require_features
 from irl.solvers import hard_value_iteration, reward_table, visitation
 from irl.solvers.tabular_common import cpu_threads_for
@@ -217,6 +217,8 @@ def _fit(
     for k in range(cfg.max_iters):
         mu_plan, plan_value, demo_value = plan(w)
         objective, slack, grad = mmp_objective(w, mu_demo, mu_plan, plan_value, demo_value, cfg.l2)
+        check_finite("objective", objective, iteration=k, algo="mmp")
+        check_finite("subgradient", grad, iteration=k, algo="mmp")
         step = cfg.step_size / math.sqrt(k + 1)
         obj = float(objective)
         weights.append(w.cpu().double().numpy().copy())
@@ -253,6 +255,13 @@ def _fit(
         converged=converged,
         iterations=len(margins),
         seconds=time.perf_counter() - start,
+        stop_reason="plateau" if converged else "max_iters",
+        stop_message=(
+            f"converged: the best objective improved by less than tol {cfg.tol:g} over {cfg.patience} iterations"
+            if converged else
+            f"not converged: stopped at the cap max_iters={cfg.max_iters} while the objective still improved by "
+            f"more than tol {cfg.tol:g} over {cfg.patience} iterations: raise max_iters "
+            f"(--algo-kwargs '{{\"max_iters\": {2 * cfg.max_iters}}}')"),
         config=cfg,
         w=w_final,
         weights=np.stack(weights),

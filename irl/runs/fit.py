@@ -1,17 +1,21 @@
 """``irl fit`` as a library call: demos → MDP → inverse algorithm → run folder.
 
-The run folder is assembled in a hidden temporary folder next to its final place
-and renamed into place at the end, so an interrupted or failed fit leaves nothing
-behind (and a finished one is complete). Its files:
+The run folder's name is claimed when the fit starts (it stays empty while the fit
+runs); the files are assembled in a hidden temporary folder beside it and renamed
+into place at the end, so an interrupted or failed fit leaves no folder with files in
+it, and concurrent fits never share one (:mod:`irl.runs.folders`). A NaN or inf in a
+reward, value, policy or gradient stops the fit with ``NonFiniteError`` before
+anything is written. Its files:
 
-- ``config.json``: the demo file, env, horizon/discount, algorithm and its settings, seed.
+- ``config.json``: the demo file, env, horizon (and where it came from)/discount,
+  algorithm and its settings, seed.
 - ``reward.json`` + ``reward_weights.npz``: the reward model (``irl.rewards.load_reward``).
 - ``reward_table.npy``: ``(n_env_states, A)`` float64 learned reward, indexed by the
   env's own states and actions (no absorbing row).
-- ``policy.npy``: the soft-optimal policy of the learned reward, ``(S, A)`` or ``(T, S, A)``
-  over the env's own states.
+- ``policy.npy``: the policy the algorithm returns, ``(S, A)`` or ``(T, S, A)`` over the
+  env's own states.
 - ``metrics.json``: recovery metrics against the true reward (when the env has one),
-  demo log-likelihood, iterations, convergence, wall time.
+  demo log-likelihood, iterations, convergence and why the fit stopped, wall time.
 - ``log.jsonl``: one JSON line per optimiser iteration.
 - ``reward.png`` for grid tasks (true vs learned reward); ``margin.png`` for margin methods.
 """
@@ -26,73 +30,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import gymnasium as gym
 import numpy as np
 import torch
 
 import irl
-from irl.data import Demos, check_in_space
-from irl.envs import TabularMDP
+from irl._checks import check_finite
+from irl._progress import progress as progress_reporter
+from irl.data import Demos, registered_env_id
+from irl.envs import TabularMDP, mdp_for_demos
 from irl.inverse.registry import get_algorithm
-from irl.runs.folders import atomic_run_dir, new_run_dir
-from irl.runs.generate import env_time_limit
+from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
 from irl.solvers.tabular_common import cpu_threads_for
 
 
 class FitError(ValueError):
     """The fit cannot run as asked (bad option, demos that don't fit the env, ...)."""
-
-
-def mdp_for_demos(
-    demos: Demos, *, env_id: str | None = None, env_kwargs: dict[str, Any] | None = None
-) -> tuple[TabularMDP, str, dict[str, Any]]:
-    """The exact tabular model of the env the demos came from (or ``env_id`` when given).
-
-    Horizon: the demos' metadata ``horizon``, else the env's time limit (else none,
-    which needs a discount < 1). Discount: the metadata's ``discount`` (1 means an
-    undiscounted finite horizon). Returns ``(mdp, env_id, env_kwargs)``.
-    """
-    if env_id is None:
-        if demos.env_id is None:
-            raise FitError("the demo file names no env (metadata env is null): give --env")
-        env_id, env_kwargs = demos.env_id, dict(demos.env_kwargs or {}) if env_kwargs is None else env_kwargs
-    env_kwargs = dict(env_kwargs or {})
-    try:
-        env = gym.make(env_id, **env_kwargs)
-    except gym.error.Error as exc:
-        raise FitError(f"cannot make env {env_id!r}: {exc}") from None
-    except TypeError as exc:
-        raise FitError(f"bad --env-kwargs for {env_id}: {exc}") from None
-    try:
-        if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(
-            env.action_space, gym.spaces.Discrete
-        ):
-            raise FitError(
-                f"{env_id} is not tabular (observations {env.observation_space}, actions {env.action_space}); "
-                "the tabular algorithms need discrete states and actions"
-            )
-        # the env the fit uses (possibly --env): check the demos against its spaces
-        check_in_space("observations", demos.observations, env.observation_space)
-        check_in_space("next_observations", demos.next_observations, env.observation_space)
-        check_in_space("actions", demos.actions, env.action_space)
-        meta = demos.metadata
-        horizon = meta.get("horizon", "auto")
-        discount = meta.get("discount")
-        if discount is not None and float(discount) >= 1.0:
-            discount = None
-        if horizon is None and discount is None:
-            raise FitError("the demos' metadata gives neither a horizon nor a discount < 1")
-        mdp = TabularMDP.from_env(env, horizon=horizon, discount=discount)
-        caps = [h for h in (env_time_limit(env), mdp.horizon) if h is not None]
-    finally:
-        env.close()
-    if caps and int(demos.episode_lengths.max()) > min(caps):
-        i = int(np.argmax(demos.episode_lengths))
-        raise FitError(
-            f"demo episode {i} has {int(demos.episode_lengths[i])} steps, more than the horizon "
-            f"(time limit) {min(caps)} of {env_id}"
-        )
-    return mdp, env_id, env_kwargs
 
 
 def default_reward_kind(mdp: TabularMDP) -> str:
@@ -114,12 +66,21 @@ def default_reward_kind(mdp: TabularMDP) -> str:
 
 @dataclasses.dataclass
 class FitOutcome:
-    """What :func:`run_fit` did: the run folder, its metrics and the algorithm's result."""
+    """What :func:`run_fit` did: the run folder, its metrics and config, the algorithm's result, and
+    notes for the person who ran it (where the horizon came from, why the fit did not converge)."""
 
     run_dir: Path
     metrics: dict[str, Any]
     config: dict[str, Any]
     result: Any
+    notes: list[str]
+
+
+def check_seed(seed: Any, flag: str = "--seed") -> int:
+    """``seed`` as an int if it is a non-negative integer; :class:`FitError` otherwise."""
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise FitError(f"{flag} must be a non-negative integer, got {seed!r}")
+    return int(seed)
 
 
 def run_fit(
@@ -137,85 +98,125 @@ def run_fit(
 ) -> FitOutcome:
     """Fit ``algo`` to the demos in ``demos_path`` and write the run folder (see module docstring).
 
-    Raises :class:`FitError` / ``DemoFormatError`` / ``MDPError`` on bad input, before
-    anything is written.
+    ``env_id`` (with ``env_kwargs``) replaces the env the demos name; an id from the demo
+    file itself must be a registered one without a ``module:`` part. ``progress`` reports
+    the iterations on stderr (a bar in a terminal, a line every few seconds otherwise).
+
+    Raises :class:`FitError` / ``DemoFormatError`` / ``MDPError`` / ``EnvIdError`` /
+    ``MemoryLimitError`` on bad input before anything is written, and
+    ``NonFiniteError`` when the fit produces a NaN or inf (nothing is written then either).
     """
     from irl.data import load_demos
 
+    seed = check_seed(seed)
     try:
         algorithm = get_algorithm(algo)
     except KeyError as exc:
         raise FitError(str(exc.args[0])) from None
-    demos_path = Path(demos_path)
-    demos = load_demos(demos_path, check_env=False)  # mdp_for_demos checks them against the env it uses
-    mdp, env_id, env_kwargs = mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs)
     if device not in ("cpu", "cuda"):
         raise FitError(f"--device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise FitError("--device cuda: no CUDA device is available")
-
+    demos_path = Path(demos_path)
+    demos = load_demos(demos_path, check_env=False)  # mdp_for_demos checks them against the env it uses
+    mdp = mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs)
+    env_id, env_kwargs = mdp_env(mdp, demos, env_id, env_kwargs)
     config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs or {})
-    run_dir = Path(out) if out is not None else new_run_dir(Path(runs_root), f"{demos_path.stem}-{algo}")
-    if run_dir.exists() and any(run_dir.iterdir()):
-        raise FitError(f"--out {run_dir} exists and is not empty")
+    notes = _horizon_notes(mdp)
 
-    bar = _progress_bar(progress, getattr(config, "max_iters", None), algo)
-    log: list[dict[str, Any]] = []
+    if out is not None:
+        run_dir, claimed = Path(out), claim_out_dir(Path(out))
+    else:
+        run_dir, claimed = claim_run_dir(Path(runs_root), f"{demos_path.stem}-{algo}-s{seed}"), True
+    try:
+        bar = progress_reporter(getattr(config, "max_iters", None), f"fit {algo}", enabled=progress)
+        log: list[dict[str, Any]] = []
 
-    def callback(entry: dict[str, Any]) -> None:
-        log.append(dict(entry))
-        if bar is not None:
+        def callback(entry: dict[str, Any]) -> None:
+            log.append(dict(entry))
             bar.update(1)
-            if "log_likelihood" in entry:
-                bar.set_postfix(loglik=f"{entry['log_likelihood']:.4g}", grad=f"{entry.get('grad_norm', float('nan')):.2g}")
+            shown = {k: f"{entry[k]:.4g}" for k in ("log_likelihood", "margin", "objective") if k in entry}
+            bar.set_postfix(refresh=False, **shown)
 
-    start = time.perf_counter()
-    with cpu_threads_for(mdp):
-        try:
-            result = algorithm.fit_function()(mdp, demos, config=config, callback=callback)
-        finally:
-            if bar is not None:
+        start = time.perf_counter()
+        with cpu_threads_for(mdp):
+            try:
+                result = algorithm.fit_function()(mdp, demos, config=config, callback=callback)
+            finally:
                 bar.close()
-        seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - start
+            table = np.asarray(result.reward_table, dtype=np.float64)
+            check_finite("learned reward table", table, algo=algo)
+            policy = result.policy.detach().to("cpu", torch.float64)
+            check_finite("learned policy", policy, algo=algo)
+            policy_env = policy[..., : mdp.n_env_states, :].numpy()
+            metrics = evaluate_fit(mdp, demos, table, policy)
+        metrics.update(
+            algo=algo,
+            iterations=int(result.iterations),
+            converged=bool(result.converged),
+            stop_reason=result.stop_reason,
+            stop_message=result.stop_message,
+            seconds=seconds,
+            n_episodes=demos.n_episodes,
+            n_steps=demos.n_steps,
+        )
+        if not result.converged:
+            notes.append(f"{algo} {result.stop_message}")
+        if getattr(result, "margins", None) is not None:
+            metrics["final_margin"] = float(result.margins[-1]) if len(result.margins) else None
+        run_config = {
+            "irl_version": irl.__version__,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "demos": str(demos_path.resolve()),
+            "env": {"id": env_id, "kwargs": env_kwargs},
+            "env_from": "demos" if env_id == demos.env_id and env_kwargs == demos.env_kwargs else "--env",
+            "horizon": mdp.horizon,
+            "horizon_source": mdp.info.get("horizon_source"),
+            "discount": mdp.discount,
+            "algo": algo,
+            "seed": seed,
+            "device": device,
+            "algo_config": _jsonable_config(config),
+        }
+        run_dir = _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, result.log or log, mdp)
+    except BaseException:
+        if claimed:
+            release_run_dir(run_dir)
+        raise
+    return FitOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result, notes=notes)
 
-        table = np.asarray(result.reward_table, dtype=np.float64)
-        policy = result.policy.detach().to("cpu", torch.float64)
-        policy_env = policy[..., : mdp.n_env_states, :].numpy()
-        metrics = evaluate_fit(mdp, demos, table, policy)
-    metrics.update(
-        algo=algo,
-        iterations=int(result.iterations),
-        converged=bool(result.converged),
-        seconds=seconds,
-        n_episodes=demos.n_episodes,
-        n_steps=demos.n_steps,
-    )
-    if getattr(result, "margins", None) is not None:
-        metrics["final_margin"] = float(result.margins[-1]) if len(result.margins) else None
-    run_config = {
-        "irl_version": irl.__version__,
-        "created": datetime.now().isoformat(timespec="seconds"),
-        "demos": str(demos_path.resolve()),
-        "env": {"id": env_id, "kwargs": env_kwargs},
-        "horizon": mdp.horizon,
-        "discount": mdp.discount,
-        "algo": algo,
-        "seed": seed,
-        "device": device,
-        "algo_config": _jsonable_config(config),
-    }
-    _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, result.log or log, mdp)
-    return FitOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result)
+
+def mdp_env(mdp: TabularMDP, demos: Demos, env_id: str | None, env_kwargs: dict[str, Any] | None
+            ) -> tuple[str, dict[str, Any]]:
+    """The env id and kwargs a fit used: the caller's, else the demos'."""
+    if env_id is None:
+        return str(demos.env_id), demos.env_kwargs
+    return env_id, dict(env_kwargs or {})
+
+
+def _horizon_notes(mdp: TabularMDP) -> list[str]:
+    """A note when the horizon was inferred from the data, or when there is none (a discounted model)."""
+    source = str(mdp.info.get("horizon_source", ""))
+    if source.startswith("inferred"):
+        return [f"horizon {mdp.horizon} {source}"]
+    if source.startswith("none"):
+        return [f"no horizon ({source.removeprefix('none: ')}): fitting the discounted model, discount "
+                f"{mdp.discount}"]
+    return []
 
 
 def evaluate_fit(mdp: TabularMDP, demos: Demos, table: np.ndarray, policy: torch.Tensor | np.ndarray) -> dict[str, Any]:
     """Metrics of a learned ``(n_env_states, A)`` reward table and its policy on ``mdp``.
 
     Always: demo log-likelihood (total and per step) under ``policy``. With a true
-    reward: EPIC, hard and soft regret, value difference, Pearson and Spearman.
+    reward: EPIC, hard and soft regret, value difference, Pearson and Spearman. A
+    non-finite table or policy raises ``NonFiniteError``: no metric is computed from it.
     """
     from irl.metrics import demo_log_likelihood, recovery_report
 
+    check_finite("reward table", table)
+    check_finite("policy", policy)
     metrics: dict[str, Any] = {}
     ll = demo_log_likelihood(mdp, demos, policy)
     metrics["demo_log_likelihood"] = ll["total"] / demos.n_episodes
@@ -254,20 +255,15 @@ def _jsonable_config(config: Any) -> dict[str, Any]:
     return to_jsonable(dataclasses.asdict(config))
 
 
-def _progress_bar(progress: bool, total: int | None, algo: str):
-    if not progress:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=f"fit {algo}", unit="it", leave=False)
-
-
-def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log, mdp) -> None:
+def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log, mdp) -> Path:
+    """Write the run folder atomically; returns where it ended up (``run_dir``, or ``run_dir-2`` if
+    ``run_dir`` was filled meanwhile)."""
     from irl.cli.common import to_jsonable
     from irl.rewards import save_reward
 
-    with atomic_run_dir(run_dir) as tmp:
-        (tmp / "config.json").write_text(json.dumps(run_config, indent=2, sort_keys=True) + "\n")
+    with atomic_run_dir(run_dir) as staged:
+        tmp = staged.path
+        (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
         save_reward(result.reward_model, tmp)
         np.save(tmp / "reward_table.npy", table)
         np.save(tmp / "policy.npy", policy_env)
@@ -285,51 +281,91 @@ def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log,
             from irl.runs.plots import plot_margins
 
             plot_margins(tmp / "margin.png", margins, title=run_config["algo"])
+    return staged.final
 
 
-def load_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``config.json`` of a run folder; :class:`FitError` if it is not one."""
+def load_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> dict[str, Any]:
+    """The ``config.json`` of an ``irl fit`` run folder; :class:`FitError` if it is not one.
+
+    The env id it names must be a registered one without a ``module:`` part, unless it is
+    exactly ``env_id`` (what the user typed as ``--env``): a run made with ``--env
+    module:Env`` is read back only when the user names that env again.
+    """
     run_dir = Path(run_dir)
     path = run_dir / "config.json"
     if not path.is_file():
         raise FitError(f"{run_dir} is not a run folder (no config.json)")
     try:
         config = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise FitError(f"{path} is not valid JSON: {exc.msg}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise FitError(f"{path} is not valid JSON: {getattr(exc, 'msg', exc)}") from None
+    if not isinstance(config, dict):
+        raise FitError(f"{path} is not a JSON object")
+    if (run_dir / "policy.json").is_file() or "steps" in config:
+        raise FitError(f"{run_dir} is a run of irl train; irl eval takes a run folder of irl fit (a train run's "
+                       "metrics.json already holds the policy's evaluation return)")
     for key in ("demos", "env", "algo"):
         if key not in config:
             raise FitError(f"{path} lacks key {key!r}")
+    env = config["env"]
+    if not isinstance(env, dict) or not isinstance(env.get("kwargs", {}), dict):
+        raise FitError(f"{path}: 'env' must be an object with 'id' and 'kwargs'")
+    if env.get("id") != env_id:
+        registered_env_id(env.get("id"), str(path))
+    if not isinstance(config["demos"], str):
+        raise FitError(f"{path}: 'demos' must be the path of the demo file")
     return config
 
 
-def eval_run(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Recompute the metrics of a finished run from its ``reward_table.npy`` and ``policy.npy``."""
+def eval_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> dict[str, Any]:
+    """Recompute the metrics of a finished run from its ``reward_table.npy`` and ``policy.npy``.
+
+    ``env_id`` is what the user typed as ``--env`` (see :func:`load_run`); it must match the run's.
+    """
     from irl.data import load_demos
 
     run_dir = Path(run_dir)
-    config = load_run(run_dir)
+    config = load_run(run_dir, env_id=env_id)
+    env = config["env"]
+    if env_id is not None and env_id != env["id"]:
+        raise FitError(f"--env {env_id}: the run was made on {env['id']}")
     demos = load_demos(config["demos"], check_env=False)
-    env = config["env"] or {}
-    mdp, _, _ = mdp_for_demos(demos, env_id=env.get("id"), env_kwargs=env.get("kwargs"))
-    table = _load_array(run_dir / "reward_table.npy", (mdp.n_env_states, mdp.n_actions))
-    policy = _load_array(run_dir / "policy.npy", None)
+    mdp = mdp_for_demos(demos, env_id=env["id"], env_kwargs=env.get("kwargs") or {})
+    S, A = mdp.n_env_states, mdp.n_actions
+    table = _load_array(run_dir / "reward_table.npy", [(S, A)])
+    shapes = [(S, A)] + ([(mdp.horizon, S, A)] if mdp.horizon is not None else [])
+    policy = _load_array(run_dir / "policy.npy", shapes)
+    _check_policy_rows(run_dir / "policy.npy", policy)
     with cpu_threads_for(mdp):
-        metrics = evaluate_fit(mdp, demos, table, policy)
+        metrics = evaluate_fit(mdp, demos, table, mdp.pad_states(policy) if policy.ndim == 2 else policy)
     metrics["algo"] = config["algo"]
     return metrics
 
 
-def _load_array(path: Path, shape: tuple[int, ...] | None) -> np.ndarray:
+def _load_array(path: Path, shapes: list[tuple[int, ...]]) -> np.ndarray:
     if not path.is_file():
         raise FitError(f"{path.parent} lacks {path.name}")
     try:
         arr = np.load(path, allow_pickle=False)
-    except ValueError as exc:
-        raise FitError(f"{path} cannot be read: {exc}") from None
-    if shape is not None and arr.shape != shape:
-        raise FitError(f"{path} has shape {arr.shape}, expected {shape}")
+    except (ValueError, OSError, EOFError) as exc:
+        raise FitError(f"{path} cannot be read as a .npy array: {exc}") from None
+    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
+        raise FitError(f"{path} must hold a numeric array")
+    if arr.shape not in shapes:
+        raise FitError(f"{path} has shape {arr.shape}, expected {' or '.join(str(s) for s in shapes)}")
     if not np.isfinite(arr).all():
         raise FitError(f"{path} holds non-finite values")
-    return arr
+    return arr.astype(np.float64)
 
+
+def _check_policy_rows(path: Path, policy: np.ndarray) -> None:
+    """Every row of a policy is a distribution over actions: entries >= 0 that sum to 1."""
+    negative = policy < 0
+    if negative.any():
+        idx = tuple(int(i) for i in np.argwhere(negative)[0])
+        raise FitError(f"{path}{list(idx)} = {policy[idx]:.3g} is negative; a policy's rows are distributions")
+    sums = policy.sum(-1)
+    bad = np.abs(sums - 1.0) > 1e-6
+    if bad.any():
+        idx = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise FitError(f"{path}: row {list(idx)} sums to {sums[idx]:.6g}, not 1; a policy's rows are distributions")

@@ -12,18 +12,40 @@ import shlex
 import sys
 from typing import Any
 
+import math
+
 import gymnasium as gym
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
+from irl._progress import progress as progress_reporter
 from irl.data import FORMAT_VERSION, Demos
-from irl.envs import TabularMDP
+from irl.envs import TabularMDP, env_time_limit, make_env
+from irl.envs.for_demos import check_horizon_fits
 from irl.solvers import soft_value_iteration
+
+#: the coldest demonstrator: below this, Q/α overflows float64 for rewards of ordinary size
+MIN_TEMPERATURE = 1e-6
 
 
 class GenerateError(ValueError):
     """The requested demonstrations cannot be made as asked (bad option for this env)."""
+
+
+def check_generate_options(*, episodes: int, seed: int, max_steps: int | None = None,
+                           discount: float | None = None, temperature: float | None = None) -> None:
+    """Raise :class:`GenerateError` naming the first option out of range (shared by both generators)."""
+    if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
+        raise GenerateError(f"--episodes must be an integer >= 1, got {episodes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise GenerateError(f"--seed must be a non-negative integer, got {seed!r}")
+    if max_steps is not None and max_steps < 1:
+        raise GenerateError(f"--max-steps must be >= 1, got {max_steps}")
+    if discount is not None and not 0.0 < discount <= 1.0:
+        raise GenerateError(f"--discount must lie in (0, 1], got {discount}")
+    if temperature is not None and not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
+        raise GenerateError(f"--temperature must be a finite number >= {MIN_TEMPERATURE:g} (smaller is closer "
+                            f"to optimal), got {temperature}")
 
 
 def generate_tabular_demos(
@@ -42,22 +64,17 @@ def generate_tabular_demos(
     Args:
         env_id, env_kwargs: the gymnasium env (toy-text or ``irl/...``).
         episodes: number of episodes (>= 1).
-        seed: seeds the env's resets and the action draws.
-        temperature: α of the soft-optimal policy (smaller is closer to optimal).
+        seed: seeds the env's resets and the action draws (>= 0).
+        temperature: α of the soft-optimal policy (smaller is closer to optimal), finite and
+            >= :data:`MIN_TEMPERATURE`.
         discount: the demonstrator's discount; default 1 with a time limit.
         max_steps: episode length (the policy's horizon); default and cap: the env's
             own time limit. Required for envs without one.
     """
-    if episodes < 1:
-        raise GenerateError(f"--episodes must be >= 1, got {episodes}")
-    if not temperature > 0:
-        raise GenerateError(f"--temperature must be > 0, got {temperature}")
-    if discount is not None and not 0.0 < discount <= 1.0:
-        raise GenerateError(f"--discount must lie in (0, 1], got {discount}")
-    if max_steps is not None and max_steps < 1:
-        raise GenerateError(f"--max-steps must be >= 1, got {max_steps}")
+    check_generate_options(episodes=episodes, seed=seed, max_steps=max_steps, discount=discount,
+                           temperature=temperature)
     env_kwargs = dict(env_kwargs or {})
-    env = gym.make(env_id, **env_kwargs)
+    env = make_env(env_id, env_kwargs)
     if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(env.action_space, gym.spaces.Discrete):
         raise GenerateError(
             f"{env_id} is not tabular (observation space {env.observation_space}, action space "
@@ -67,6 +84,7 @@ def generate_tabular_demos(
     horizon = own_limit if max_steps is None else (max_steps if own_limit is None else min(max_steps, own_limit))
     if horizon is None:
         raise GenerateError(f"{env_id} has no time limit: give --max-steps")
+    check_horizon_fits(horizon, int(env.observation_space.n) + 1, int(env.action_space.n), hint="lower --max-steps")
     mdp = TabularMDP.from_env(env, horizon=horizon, discount=discount)
     if mdp.reward is None:
         raise GenerateError(f"{env_id} has no known reward to be optimal for")
@@ -75,7 +93,8 @@ def generate_tabular_demos(
 
     rng = np.random.default_rng(seed)
     obs, acts, next_obs, rews, terms, touts, starts = [], [], [], [], [], [], []
-    for ep in tqdm(range(episodes), desc="episodes", disable=not progress, leave=False):
+    bar = progress_reporter(episodes, f"generate {env_id}", enabled=progress, unit="episodes")
+    for ep in range(episodes):
         s, _ = env.reset(seed=seed if ep == 0 else None)
         starts.append(len(obs))
         t = 0
@@ -94,6 +113,8 @@ def generate_tabular_demos(
             if terminated or truncated:
                 break
             s = s2
+        bar.update(1)
+    bar.close()
     env.close()
     metadata = {
         "format_version": FORMAT_VERSION,
@@ -120,11 +141,3 @@ def generate_tabular_demos(
         episode_starts=np.asarray(starts, dtype=np.int64),
         metadata=metadata,
     )
-
-
-def env_time_limit(env: gym.Env) -> int | None:
-    """The episode length the env enforces itself: its TimeLimit, or our tabular envs' horizon."""
-    limit = env.spec.max_episode_steps if env.spec is not None else None
-    own = getattr(env.unwrapped, "horizon", None)
-    candidates = [h for h in (limit, own) if isinstance(h, int) and h > 0]
-    return min(candidates) if candidates else None

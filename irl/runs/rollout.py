@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
-from tqdm.auto import tqdm
 
-from irl.data import FORMAT_VERSION, Demos
-from irl.runs.generate import GenerateError, env_time_limit
+from irl._progress import progress as progress_reporter
+from irl.data import FORMAT_VERSION, Demos, registered_env_id
+from irl.envs import env_time_limit, make_env
+from irl.runs.generate import GenerateError, check_generate_options
 
 __all__ = ["rollout_policy_demos"]
 
@@ -44,7 +45,8 @@ def rollout_policy_demos(
 
     Args:
         env_id, env_kwargs: the gymnasium env (``irl/...`` ids included); ``env_id`` None
-            takes the env (id and kwargs) that an ``irl train`` run folder trained on.
+            takes the env (id and kwargs) that an ``irl train`` run folder trained on, which
+            must then be a registered id without a ``module:`` part.
         policy: a policy module, or a directory holding ``policy.json`` (an ``irl train``
             run folder).
         episodes: number of episodes (>= 1).
@@ -57,12 +59,7 @@ def rollout_policy_demos(
             when ``policy`` is a run folder that has one, else None.
         progress: show a progress bar over episodes.
     """
-    if episodes < 1:
-        raise GenerateError(f"--episodes must be >= 1, got {episodes}")
-    if max_steps is not None and max_steps < 1:
-        raise GenerateError(f"--max-steps must be >= 1, got {max_steps}")
-    if discount is not None and not 0.0 <= discount <= 1.0:
-        raise GenerateError(f"--discount must lie in [0, 1], got {discount}")
+    check_generate_options(episodes=episodes, seed=seed, max_steps=max_steps, discount=discount)
     run_dir = None
     if not isinstance(policy, nn.Module):
         from irl.solvers.policy_io import PolicyFormatError, load_policy
@@ -80,9 +77,7 @@ def rollout_policy_demos(
     if env_id is None:
         raise GenerateError("give --env (only an irl train run folder names its env)")
     env_kwargs = dict(env_kwargs or {})
-    import irl.envs  # noqa: F401  (registers the irl/... ids)
-
-    env = gym.make(env_id, **env_kwargs)
+    env = make_env(env_id, env_kwargs)
     _check_policy_fits(policy, env)
     own_limit = env_time_limit(env)
     horizon = own_limit if max_steps is None else (max_steps if own_limit is None else min(max_steps, own_limit))
@@ -92,7 +87,8 @@ def rollout_policy_demos(
     episodes_out = []
     with torch.random.fork_rng(devices=_cuda_devices(policy)), torch.no_grad():
         _seed_policy(policy, seed)
-        for ep in tqdm(range(episodes), desc="episodes", disable=not progress, leave=False):
+        bar = progress_reporter(episodes, f"generate {env_id}", enabled=progress, unit="episodes")
+        for ep in range(episodes):
             obs, _ = env.reset(seed=seed if ep == 0 else None)
             steps: dict[str, list[Any]] = {"observations": [], "actions": [], "next_observations": [],
                                            "rewards": []}
@@ -108,6 +104,8 @@ def rollout_policy_demos(
                 obs = next_obs
             episodes_out.append({key: np.asarray(value) for key, value in steps.items()}
                                 | {"terminated": bool(terminated), "truncated": not terminated})
+            bar.update(1)
+        bar.close()
     env.close()
     metadata = {
         "format_version": FORMAT_VERSION,
@@ -157,7 +155,11 @@ def _run_env(run_config: dict[str, Any], run_dir: Path, env_kwargs: dict[str, An
     env = run_config.get("env")
     if not isinstance(env, dict) or not isinstance(env.get("id"), str):
         raise GenerateError(f"{run_dir} names no env (no config.json of an irl train run): give --env")
-    return env["id"], dict(env.get("kwargs") or {}) if env_kwargs is None else env_kwargs
+    env_id = registered_env_id(env["id"], str(run_dir / "config.json"))
+    kwargs = env.get("kwargs") or {}
+    if not isinstance(kwargs, dict):
+        raise GenerateError(f"{run_dir / 'config.json'}: env kwargs must be an object")
+    return env_id, dict(kwargs) if env_kwargs is None else env_kwargs
 
 
 def _check_policy_fits(policy: nn.Module, env: gym.Env) -> None:

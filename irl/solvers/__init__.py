@@ -11,7 +11,7 @@ Q-learning), :mod:`irl.solvers.sac` (SAC, continuous and discrete) and
 demonstrations). They are imported on first use: ``from irl.solvers import sac``.
 """
 
-from irl.solvers._rollout import TrainResult, evaluate_policy
+from irl.solvers._rollout import SetupError, TrainResult, evaluate_policy
 from irl.solvers.tabular_common import reward_table
 from irl.solvers.value_iteration import (
     PolicyValues,
@@ -24,6 +24,7 @@ from irl.solvers.value_iteration import (
 from irl.solvers.visitation import state_visitation, visitation
 
 __all__ = [
+    "SetupError",
     "TrainResult",
     "evaluate_policy",
     "PolicyValues",

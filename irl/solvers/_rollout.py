@@ -53,6 +53,14 @@ __all__ = [
 DEFAULT_EVAL_STEP_CAP = 1000
 
 
+class SetupError(TypeError, ValueError):
+    """A solver cannot run as asked on this env, config or data; raised before the first env step.
+
+    A ``TypeError`` (wrong kind of space) and a ``ValueError`` (wrong setting), so callers of
+    either kind catch it; the CLI reports it as bad input.
+    """
+
+
 @dataclass(frozen=True, eq=False)
 class TrainResult:
     """What a solver's ``train`` returns.
@@ -294,7 +302,7 @@ def space_spec(space: spaces.Space, *, bounds: bool = False) -> dict[str, Any]:
                 flat = np.asarray(values, dtype=np.float64).reshape(-1)
                 spec[key] = [float(v) if np.isfinite(v) else None for v in flat]
         return spec
-    raise TypeError(f"only Discrete and Box spaces are supported, got {type(space).__name__}")
+    raise SetupError(f"only Discrete and Box spaces are supported, got {type(space).__name__}")
 
 
 def box_bounds(spec: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:

@@ -40,6 +40,7 @@ from torch import nn
 from irl.solvers._rollout import (
     EpisodeLog,
     ObsEncoder,
+    SetupError,
     RewardFunction,
     TrainResult,
     box_bounds,
@@ -365,9 +366,9 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
     config = resolve_config(PGConfig, config, overrides)
     uses_demos = config.demo_is or config.demo_bc_coef > 0 or config.bc_warmstart_steps > 0
     if uses_demos and demos is None:
-        raise ValueError("the demo terms (demo_is, demo_bc_coef, bc_warmstart_steps) need demos")
+        raise SetupError("the demo terms (demo_is, demo_bc_coef, bc_warmstart_steps) need demos")
     if config.demo_behavior not in ("bc", "dirac"):
-        raise ValueError(f"demo_behavior must be 'bc' or 'dirac', got {config.demo_behavior!r}")
+        raise SetupError(f"demo_behavior must be 'bc' or 'dirac', got {config.demo_behavior!r}")
     env = make_env(env)
     policy = ActorCriticPolicy(space_spec(env.observation_space), space_spec(env.action_space, bounds=True),
                                config.hidden, config.init_log_std, seed)
@@ -382,7 +383,7 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
                                            config.bc_batch_size, rng)
     if config.demo_is:
         if demo.rewards is None:
-            raise ValueError("demo_is needs demo rewards: pass a reward_model or demos with rewards")
+            raise SetupError("demo_is needs demo rewards: pass a reward_model or demos with rewards")
         if config.demo_behavior == "bc":
             behavior = copy.deepcopy(policy)
             if config.bc_warmstart_steps < config.bc_steps:

@@ -38,6 +38,7 @@ from torch.nn import functional as F
 from irl.solvers._rollout import (
     EpisodeLog,
     ObsEncoder,
+    SetupError,
     TrainResult,
     make_env,
     register_policy,
@@ -337,10 +338,10 @@ class SACPolicy(nn.Module):
             self.act_shape = tuple(action["shape"])
             bounds = [action.get("low"), action.get("high")]
             if any(b is None or None in b for b in bounds):
-                raise ValueError(f"SAC needs a Box action space with finite bounds, got {action}")
+                raise SetupError(f"SAC needs a Box action space with finite bounds, got {action}")
             low, high = (torch.tensor(b, dtype=torch.float32) for b in bounds)
             if not (high > low).all():
-                raise ValueError(f"SAC needs a Box action space with low < high, got {action}")
+                raise SetupError(f"SAC needs a Box action space with low < high, got {action}")
             self.act_dim = low.numel()
             out = 2 * self.act_dim
             # a_env = offset + scale * a, with a in [-1, 1]
@@ -446,7 +447,7 @@ class SACAgent:
                  capacity: int | None = None) -> None:
         for name, space in (("observation", observation_space), ("action", action_space)):
             if not isinstance(space, (spaces.Discrete, spaces.Box)):
-                raise TypeError(f"SAC supports Discrete or Box {name} spaces, got {type(space).__name__}")
+                raise SetupError(f"SAC supports Discrete or Box {name} spaces, got {type(space).__name__}")
         self.config = config
         self.observation_space, self.action_space = observation_space, action_space
         self.device = torch.device(config.device)
@@ -560,7 +561,7 @@ class SACAgent:
         """Puts demonstrations (:class:`irl.data.Demos`) in the replay buffer, Box actions rescaled to ``[-1, 1]``."""
         n = demos.n_steps
         if demos.rewards is None and self.reward_model is None:
-            raise ValueError("demos without 'rewards' can only be replayed with a reward_model")
+            raise SetupError("demos without 'rewards' can only be replayed with a reward_model")
         obs = np.asarray(demos.observations, dtype=np.float32).reshape(n, -1)
         next_obs = np.asarray(demos.next_observations, dtype=np.float32).reshape(n, -1)
         act = np.asarray(demos.actions, dtype=np.float32).reshape(n, -1)

@@ -32,6 +32,7 @@ from torch import nn
 from irl.solvers._rollout import (
     EpisodeLog,
     ObsEncoder,
+    SetupError,
     RewardFunction,
     TrainResult,
     make_env,
@@ -296,12 +297,12 @@ def train(env: gymnasium.Env | str, *, config: SoftQConfig | None = None, reward
     """
     config = resolve_config(SoftQConfig, config, overrides)
     if demos is not None:
-        raise ValueError("soft Q-learning does not use demonstrations (policy_gradient does)")
+        raise SetupError("soft Q-learning does not use demonstrations (policy_gradient does)")
     if config.soft and not config.temperature > 0:
-        raise ValueError(f"soft Q-learning needs temperature > 0, got {config.temperature}")
+        raise SetupError(f"soft Q-learning needs temperature > 0, got {config.temperature}")
     env = make_env(env)
     if not isinstance(env.action_space, spaces.Discrete):
-        raise TypeError(f"soft Q-learning needs Discrete actions, got {env.action_space}; use SAC")
+        raise SetupError(f"soft Q-learning needs Discrete actions, got {env.action_space}; use SAC")
     method = config.method
     if method == "auto":
         method = "tabular" if isinstance(env.observation_space, spaces.Discrete) else "deep"
@@ -309,12 +310,12 @@ def train(env: gymnasium.Env | str, *, config: SoftQConfig | None = None, reward
                                scale=config.reward_scale)
     if method == "tabular":
         if not isinstance(env.observation_space, spaces.Discrete):
-            raise TypeError(f"tabular soft Q-learning needs Discrete observations, "
+            raise SetupError(f"tabular soft Q-learning needs Discrete observations, "
                             f"got {env.observation_space}")
         return _train_tabular(env, config, reward_fn, seed, callback, progress)
     if method == "deep":
         return _train_deep(env, config, reward_fn, seed, callback, progress)
-    raise ValueError(f"method must be 'tabular', 'deep' or 'auto', got {config.method!r}")
+    raise SetupError(f"method must be 'tabular', 'deep' or 'auto', got {config.method!r}")
 
 
 def _train_tabular(env: gymnasium.Env, config: SoftQConfig, reward_fn: RewardFunction, seed: int,

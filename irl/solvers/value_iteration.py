@@ -26,6 +26,7 @@ from typing import Any
 
 import torch
 
+from irl._checks import NonFiniteError, check_finite
 from irl.envs.tabular import TabularMDP
 from irl.solvers.tabular_common import default_tol, expected_next, operators_for, reward_table
 
@@ -117,6 +118,7 @@ def hard_value_iteration(
 
 def _value_iteration(mdp, reward, backup, temperature, tol, max_iters) -> ValueResult:
     r = reward_table(mdp, reward)
+    check_finite("reward given to value iteration", r)
     P, _ = operators_for(mdp, r)
     S, A = r.shape
     gamma = mdp.gamma
@@ -150,6 +152,8 @@ def _value_iteration(mdp, reward, backup, temperature, tol, max_iters) -> ValueR
                 pi[:, absorbing] = 1.0 / A
         elif soft:  # float32: V's rounding is too coarse at large |V|/α; shift by the row max
             torch.softmax(q if temperature == 1.0 else q / temperature, dim=-1, out=pi)
+        # A finite reward can still overflow V (e.g. float32 over a long horizon): one check at the end.
+        check_finite("value V of value iteration", v)
         return ValueResult(q, v, pi, temperature, T, True)
 
     tol = default_tol(r.dtype) if tol is None else tol
@@ -166,6 +170,8 @@ def _value_iteration(mdp, reward, backup, temperature, tol, max_iters) -> ValueR
             v_new[absorbing] = 0.0
         if it % check_every == 0:
             delta = float((v_new - v).abs().max())
+            if not math.isfinite(delta):  # NaN never meets the tolerance: stop at the first one
+                raise NonFiniteError(f"the value V of value iteration is not finite at backup {it}")
             scale = max(1.0, float(v_new.abs().max()))
             if delta <= step_tol * scale:
                 v = v_new
