@@ -16,7 +16,9 @@ Stable-Baselines3 is never a dependency of irl (it is the ``bench`` extra):
 
     pip install -e '.[bench]'      # or: pip install stable-baselines3
     python experiments/bench_solvers.py [--steps 10000] [--seeds 0 1 2] [--archs 64 256]
-        [--libs ours sb3] [--device cpu|cuda] [--out results.json]
+        [--libs ours sb3] [--device cpu|cuda] [--out results.json] [--write-readme]
+
+``--write-readme`` writes the table into the block ``bench_solvers`` of experiments/README.md.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import readme_blocks
 
 ENV_ID = "Pendulum-v1"
 EVAL_SEED = 1000
@@ -71,13 +75,19 @@ def worker(spec: dict) -> dict:
     torch.set_num_threads(1)
     from irl.solvers._rollout import evaluate_policy
 
+    if spec["lib"] == "sb3":
+        import stable_baselines3
+
+        version = f"Stable-Baselines3 {stable_baselines3.__version__}"
+    else:
+        version = f"torch {torch.__version__}"
     load_before = os.getloadavg()[0]
     run = run_ours if spec["lib"] == "ours" else run_sb3
     policy, seconds, cpu_seconds = run(spec["steps"], spec["arch"], spec["seed"], spec["device"])
     eval_return = evaluate_policy(ENV_ID, policy, episodes=EVAL_EPISODES, seed=EVAL_SEED)
     return {**spec, "seconds": seconds, "cpu_seconds": cpu_seconds, "steps_per_second": spec["steps"] / seconds,
             "cpu_steps_per_second": spec["steps"] / cpu_seconds, "eval_return": eval_return,
-            "load": (load_before + os.getloadavg()[0]) / 2}
+            "load": (load_before + os.getloadavg()[0]) / 2, "version": version}
 
 
 # ------------------------------------------------------------------------------------- driver
@@ -107,7 +117,9 @@ def table(results: list[dict], device: str) -> str:
         rows.append(f"| {name} | {arch}x{arch} | {m['steps_per_second']:.0f} | {m['cpu_steps_per_second']:.0f} | "
                     f"{ratio} | {m['eval_return']:.0f} ({min(r['eval_return'] for r in runs):.0f}) | {len(runs)} | "
                     f"{m['load']:.1f} |")
-    return "\n".join(rows) + f"\n\n{ENV_ID}, device {device}, one torch thread; medians over seeds."
+    versions = sorted({r["version"] for r in results})
+    return "\n".join(rows) + (f"\n\n{ENV_ID}, {results[0]['steps']:,} env steps per run, device {device}, one torch "
+                              f"thread; medians over seeds; {', '.join(versions)}.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,6 +130,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--libs", nargs="+", default=["ours", "sb3"], choices=["ours", "sb3"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--out", default=None, help="also write every run as JSON here")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="write the table into its generated block of experiments/README.md")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker is not None:
@@ -128,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
             import stable_baselines3  # noqa: F401
         except ImportError:
             parser.error("Stable-Baselines3 is not installed: pip install stable-baselines3 (or --libs ours)")
+    run = readme_blocks.Run()
     results = []
     for arch in args.archs:
         for seed in args.seeds:
@@ -141,7 +156,12 @@ def main(argv: list[str] | None = None) -> int:
                 if args.out:
                     with open(args.out, "w") as fh:
                         json.dump(results, fh, indent=1)
-    print(table(results, args.device))
+    body = table(results, args.device)
+    print(body)
+    if args.write_readme:
+        readme_blocks.write_block(readme_blocks.EXPERIMENTS_README, "bench_solvers",
+                                  f"{run.header(torch_threads=1)}\n\n{body}")
+        print("wrote the block bench_solvers of experiments/README.md", file=sys.stderr)
     return 0
 
 

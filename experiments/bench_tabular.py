@@ -14,8 +14,12 @@ in a throwaway venv and pass its python, e.g.
 The imitation side runs in a subprocess (``--imitation-worker``) on the same MDP,
 rebuilt there with plain numpy as the dense ``(S, A, S)`` model imitation needs.
 
+``--write-readme`` writes the table into the block ``bench_tabular-messages`` of
+experiments/README.md, and with ``--maxent`` the MaxEnt table into ``bench_tabular-maxent``.
+
 Usage: python experiments/bench_tabular.py [--sizes 16 32 48 64 128] [--threads 2]
-           [--device cpu cuda] [--imitation-python PATH] [--maxent]
+           [--device cpu cuda] [--repeats 5] [--imitation-python PATH]
+           [--imitation-max-side 48] [--maxent] [--write-readme]
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ import statistics
 import subprocess
 import sys
 import time
+
+import readme_blocks
 
 
 def dense_gridworld(side: int, slip: float = 0.1):
@@ -133,16 +139,85 @@ def imitation_worker(side: int, repeats: int) -> dict:
         _, om = mce_occupancy_measures(env, pi=pi)
         return om
 
-    return {"seconds": time_it(step, repeats)}
+    import imitation
+
+    return {"seconds": time_it(step, repeats), "version": imitation.__version__}
 
 
-def run_imitation(python: str, side: int, repeats: int) -> dict | None:
+def run_imitation(python: str, side: int, repeats: int) -> dict:
+    """imitation's time on ``side``, or ``{"error": why}`` when its worker failed."""
     cmd = [python, __file__, "--imitation-worker", str(side), "--repeats", str(repeats)]
-    out = subprocess.run(cmd, capture_output=True, text=True)
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True)
+    except OSError as exc:
+        return {"error": str(exc)}
     if out.returncode != 0:
-        print(f"  imitation failed on {side}x{side}: {out.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
-        return None
+        why = (out.stderr.strip().splitlines() or [f"exit code {out.returncode}"])[-1]
+        print(f"  imitation failed on {side}x{side}: {why}", file=sys.stderr)
+        return {"error": why}
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def messages_table(results: list[dict], devices: list[str], args: argparse.Namespace) -> str:
+    """The markdown table of the soft VI + visitation timings, and the notes that go with it."""
+    cols = [(device, dtype) for device in devices for dtype in ("float64", "float32")]
+    header = ["side", "states", "H", *(f"ours {'' if d == 'cpu' else d + ' '}{t} (s)" for d, t in cols),
+              "imitation (s)", "speed-up (imitation / ours float64)"]
+    rows = []
+    for r in results:
+        imit = r["imitation"]
+        if imit is None:
+            peer, speed = "—", "—"
+        elif "error" in imit:
+            peer, speed = "failed", "—"
+        else:
+            peer = f"{imit['seconds']:.3g}"
+            speed = f"{imit['seconds'] / r['ours'][('cpu', 'float64')]:.0f}×"
+        rows.append([str(r["side"]), str(r["side"] ** 2), str(2 * r["side"]),
+                     *(f"{r['ours'][c]:.3g}" for c in cols), peer, speed])
+    notes = []
+    measured = [r["imitation"] for r in results if r["imitation"] and "seconds" in r["imitation"]]
+    if not args.imitation_python:
+        notes.append("imitation: not measured (no `--imitation-python` given).")
+    else:
+        if measured:
+            notes.append(f"imitation {measured[0]['version']}: `mce_partition_fh` + `mce_occupancy_measures` "
+                         f"on the same MDP as its dense S×A×S model, median of {max(1, args.repeats // 2)}.")
+        skipped = [r["side"] for r in results if r["imitation"] is None]
+        if skipped:
+            mb = 8 * skipped[0] ** 4 * 5 / 1e6
+            size = f"{mb / 1000:.1f} GB" if mb >= 1000 else f"{mb:.0f} MB"
+            notes.append(f"imitation was not run above side {args.imitation_max_side} "
+                         f"(`--imitation-max-side`): its dense model at side {skipped[0]} alone is {size} "
+                         "of float64.")
+        failed = [f"{r['side']} ({r['imitation']['error']})" for r in results
+                  if r["imitation"] and "error" in r["imitation"]]
+        if failed:
+            notes.append(f"imitation failed on side {', '.join(failed)}.")
+    if "cuda" not in devices:
+        why = "no CUDA device on this machine" if args.device is None else "`--device` did not ask for it"
+        notes.append(f"CUDA: not measured ({why}).")
+    return readme_blocks.markdown_table(header, rows) + "\n\n" + " ".join(notes)
+
+
+def maxent_table(results: list[dict], messages: list[dict]) -> str:
+    """The markdown table of the MaxEnt timings, and how they compare with the issues' goals."""
+    table = readme_blocks.markdown_table(
+        ["side", "states", "one exact gradient (s)", "full L-BFGS fit (s)", "iterations", "converged"],
+        [[str(m["side"]), str(m["side"] ** 2), f"{m['gradient_seconds']:.3g}", f"{m['fit_seconds']:.3g}",
+          str(m["fit_iterations"]), "yes" if m["converged"] else "no"] for m in results])
+    goals = []
+    at48 = [r for r in messages if r["side"] == 48 and r["imitation"] and "seconds" in r["imitation"]]
+    if at48:
+        speed = at48[0]["imitation"]["seconds"] / at48[0]["ours"][("cpu", "float64")]
+        goals.append(f"≥ 100× imitation on 48×48 soft VI + visitation: {speed:.0f}×, "
+                     f"{'met' if speed >= 100 else 'not met'}")
+    fit48 = [m for m in results if m["side"] == 48]
+    if fit48:
+        goals.append(f"a 48×48 fit in seconds: {readme_blocks.seconds(fit48[0]['fit_seconds'])}")
+    if not goals:
+        return table
+    return f"{table}\n\nThe issues' goals, as measured in this run: {'; '.join(goals)}."
 
 
 def main() -> None:
@@ -154,6 +229,8 @@ def main() -> None:
     parser.add_argument("--imitation-python", default=None, help="python of a venv where imitation is installed")
     parser.add_argument("--imitation-max-side", type=int, default=48, help="its dense model is S*A*S floats")
     parser.add_argument("--maxent", action="store_true", help="also time a MaxEnt gradient and fit (32, 48)")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="write the table(s) into their generated blocks of experiments/README.md")
     parser.add_argument("--imitation-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -163,35 +240,57 @@ def main() -> None:
 
     import torch
 
+    run = readme_blocks.Run()
     torch.set_num_threads(args.threads)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
     print(f"soft VI + visitation, gridworld side x side, H = 2*side, torch {torch.__version__}, threads {args.threads}")
     header = f"{'side':>5} {'states':>8} {'H':>5} {'device':>6} {'dtype':>8} {'ours (s)':>10} {'imitation (s)':>14} {'speed-up':>9}"
     print(header)
     print("-" * len(header))
+    results = []
     for side in args.sizes:
         imit = None
         if args.imitation_python and side <= args.imitation_max_side:
             imit = run_imitation(args.imitation_python, side, max(1, args.repeats // 2))
+        ours = {}
         for device in devices:
             for dtype in ("float64", "float32"):
-                ours = bench_ours(side, dtype, device, args.repeats)
-                imit_s = f"{imit['seconds']:.4f}" if imit and device == "cpu" and dtype == "float64" else "-"
-                speed = f"{imit['seconds'] / ours['seconds']:.0f}x" if imit_s != "-" else "-"
+                ours[(device, dtype)] = bench_ours(side, dtype, device, args.repeats)["seconds"]
+                shown = imit and "seconds" in imit and device == "cpu" and dtype == "float64"
+                imit_s = f"{imit['seconds']:.4f}" if shown else "-"
+                speed = f"{imit['seconds'] / ours[(device, dtype)]:.0f}x" if shown else "-"
                 print(
                     f"{side:>5} {side * side:>8} {2 * side:>5} {device:>6} {dtype:>8} "
-                    f"{ours['seconds']:>10.4f} {imit_s:>14} {speed:>9}",
+                    f"{ours[(device, dtype)]:>10.4f} {imit_s:>14} {speed:>9}",
                     flush=True,
                 )
+        results.append({"side": side, "ours": ours, "imitation": imit})
+    maxent_results = []
     if args.maxent:
         print("\nexact MaxEnt (linear reward on 4x4-cell block features, 100 demos), float64 CPU")
         for side in (32, 48):
             m = bench_ours_maxent(side, args.repeats)
+            maxent_results.append({"side": side, **m})
             print(
                 f"  {side}x{side}: gradient {m['gradient_seconds']:.4f} s, full fit {m['fit_seconds']:.2f} s "
                 f"({m['fit_iterations']} iterations, converged {m['converged']})",
                 flush=True,
             )
+    body = messages_table(results, devices, args)
+    print()
+    print(body)
+    if maxent_results:
+        print()
+        print(maxent_table(maxent_results, results))
+    if args.write_readme:
+        head = run.header(torch_threads=args.threads)
+        readme_blocks.write_block(readme_blocks.EXPERIMENTS_README, "bench_tabular-messages",
+                                  f"{head}\n\n{body}")
+        print("wrote the block bench_tabular-messages of experiments/README.md")
+        if maxent_results:
+            readme_blocks.write_block(readme_blocks.EXPERIMENTS_README, "bench_tabular-maxent",
+                                      f"{head}\n\n{maxent_table(maxent_results, results)}")
+            print("wrote the block bench_tabular-maxent of experiments/README.md")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,12 @@ One deviation, needed to finish: an episode is cut (a truncation, which bootstra
 ``--max-episode-steps`` steps (1000), because at τ = 1 the soft-greedy agent never walks to
 the goal and CliffWalking-v1 has no time limit of its own.
 
-    python experiments/cliffwalking_soft_vs_hard_q.py --seeds 5
+``--write-readme`` writes the table into the block ``cliffwalking_soft_vs_hard_q`` of
+experiments/README.md.
+
+Usage: python experiments/cliffwalking_soft_vs_hard_q.py [--seeds 5] [--episodes 1000]
+           [--max-episode-steps 1000] [--workers 1] [--window 20] [--out FIGURE]
+           [--json runs.json] [--write-readme]
 """
 
 from __future__ import annotations
@@ -24,12 +29,19 @@ from pathlib import Path
 
 import numpy as np
 
+import readme_blocks
+
 VARIANTS = {
     "Q-learning": dict(soft=False),
     "soft Q-learning (τ=1)": dict(soft=True, temperature=1.0),
     "soft Q-learning, rewards x10": dict(soft=True, temperature=1.0, reward_scale=10.0),
 }
 FIGURE = Path(__file__).parent / "figures" / "cliffwalking_soft_vs_hard_q.png"
+README_LABELS = {
+    "Q-learning": "Q-learning",
+    "soft Q-learning (τ=1)": "soft Q-learning, τ = 1",
+    "soft Q-learning, rewards x10": "soft Q-learning, rewards ×10",
+}
 COLORS = dict(zip(VARIANTS, ["tab:blue", "tab:red", "tab:green"], strict=True))
 
 
@@ -100,7 +112,10 @@ def main() -> None:
     parser.add_argument("--window", type=int, default=20, help="moving-average window of the plot")
     parser.add_argument("--out", type=Path, default=FIGURE)
     parser.add_argument("--json", type=Path, default=None, help="also write the per-episode returns here")
+    parser.add_argument("--write-readme", action="store_true",
+                        help="write the table into its generated block of experiments/README.md")
     args = parser.parse_args()
+    run_record = readme_blocks.Run()
 
     jobs = [(name, seed, args.episodes, args.max_episode_steps)
             for name in VARIANTS for seed in range(args.seeds)]
@@ -124,6 +139,63 @@ def main() -> None:
               f"{greedy.mean():14.1f} {np.mean([r['steps'] for r in mine]):10.0f} "
               f"{np.mean([r['seconds'] for r in mine]):8.1f}")
     print(f"figure: {args.out}")
+    body = readme_table(runs, args)
+    print()
+    print(body)
+    if args.write_readme:
+        head = run_record.header(torch_threads=1, busy=min(args.workers, len(jobs)))
+        readme_blocks.write_block(readme_blocks.EXPERIMENTS_README, "cliffwalking_soft_vs_hard_q",
+                                  f"{head}\n\n{body}")
+        print("wrote the block cliffwalking_soft_vs_hard_q of experiments/README.md")
+
+
+def optimal_return(env_id: str = "CliffWalking-v1") -> float:
+    """The best undiscounted return from the start of a deterministic toy-text env (Dijkstra on -reward)."""
+    import heapq
+
+    import gymnasium as gym
+
+    env = gym.make(env_id).unwrapped
+    start, _ = env.reset(seed=0)
+    best, cost, heap = float("inf"), {start: 0.0}, [(0.0, start)]
+    while heap:
+        c, s = heapq.heappop(heap)
+        if c > cost[s]:
+            continue
+        for outcomes in env.P[s].values():
+            (_, nxt, r, terminated), = outcomes  # deterministic: one outcome per action
+            if terminated:
+                best = min(best, c - r)
+            elif c - r < cost.get(nxt, float("inf")):
+                cost[nxt] = c - r
+                heapq.heappush(heap, (c - r, nxt))
+    return -best
+
+
+def readme_table(runs: list[dict], args: argparse.Namespace) -> str:
+    """The markdown table of this run (env returns; greedy return annotated against the optimum)."""
+    optimum = optimal_return()
+    rows = []
+    for name in VARIANTS:
+        mine = [r for r in runs if r["name"] == name]
+        last = np.array([np.mean(r["returns"][-100:]) for r in mine])
+        goal = np.array([np.mean(r["reached_goal"][-100:]) for r in mine])
+        greedy = sorted({float(r["eval_return"]) for r in mine})
+        notes = []
+        if greedy == [optimum]:
+            notes.append("optimal")
+        elif all(g <= -args.max_episode_steps for g in greedy):
+            notes.append("cut at the step cap")
+        shown = ", ".join(f"{g:g}" for g in greedy).replace("-", "−")
+        if notes:
+            shown += f" ({notes[0]})"
+        rows.append([README_LABELS[name], f"{last.mean():.1f} ± {last.std():.1f}".replace("-", "−"),
+                     f"{100 * goal.mean():.0f} %", shown])
+    return readme_blocks.markdown_table(
+        ["learner", f"training return, last 100 episodes (mean ± std over {args.seeds} seeds)",
+         "goal reached, last 100", "greedy return (distinct values over seeds)"], rows) + (
+        f"\n\nThe best return from the start is {optimum:g} (the shortest path along the cliff edge, "
+        f"computed on the env's own table).").replace("-", "−")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,11 @@ entropy-regularised actor-critic (PGConfig defaults) without demos, and with eac
 term λ0·λ1^k Σ log π(a|s), (b)+(c) DAPG with a behaviour-cloning warm start.
 "Solved" = the mean true return of the last 10 training episodes reaches 4.
 
-    python experiments/pg_demos_sparse_gridworld.py --seeds 3
+``--write-readme`` writes the table (and the sentence that reads it) into the block
+``pg_demos_sparse_gridworld`` of experiments/README.md.
+
+Usage: python experiments/pg_demos_sparse_gridworld.py [--seeds 3] [--steps 50000]
+           [--demo-steps 8000] [--out FIGURE] [--write-readme]
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+import readme_blocks
+
 TASK = dict(size=6, slip=0.0, initial="corner", horizon=15)
 SOLVED = 4.0
 FIGURE = Path(__file__).parent / "figures" / "pg_demos_sparse_gridworld.png"
@@ -28,6 +34,12 @@ VARIANTS = {
     "(a) IS demos, q = BC": dict(demo_is=True, demo_behavior="bc"),
     "(b) DAPG term": dict(demo_bc_coef=1.0),
     "(b)+(c) DAPG + BC warm start": dict(demo_bc_coef=1.0, bc_warmstart_steps=200),
+}
+README_LABELS = {
+    "no demos": "no demos",
+    "(a) IS demos, q = BC": "(a) importance-sampled demos, q = behaviour-cloned",
+    "(b) DAPG term": "(b) DAPG term λ0·λ1^k Σ log π(a|s)",
+    "(b)+(c) DAPG + BC warm start": "(b) + (c) DAPG with a behaviour-cloning warm start",
 }
 
 
@@ -57,7 +69,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50_000, help="env steps without demos")
     parser.add_argument("--demo-steps", type=int, default=8_000, help="env steps with demos")
     parser.add_argument("--out", type=Path, default=FIGURE)
+    parser.add_argument("--write-readme", action="store_true",
+                        help="write the table into its generated block of experiments/README.md")
     args = parser.parse_args()
+    run = readme_blocks.Run()
 
     import gymnasium as gym
     import torch
@@ -108,6 +123,49 @@ def main() -> None:
         print(f"{name:32s} {solved:>30s} {np.mean([r.eval_return for r, _, _ in runs]):14.2f} "
               f"{np.mean([sec for _, _, sec in runs]):8.1f}")
     print(f"figure: {args.out}")
+    body = readme_table(results, args)
+    print()
+    print(body)
+    if args.write_readme:
+        readme_blocks.write_block(readme_blocks.EXPERIMENTS_README, "pg_demos_sparse_gridworld",
+                                  f"{run.header(torch_threads=1)}\n\n{body}")
+        print("wrote the block pg_demos_sparse_gridworld of experiments/README.md")
+
+
+def readme_table(results: dict[str, list], args: argparse.Namespace) -> str:
+    """The markdown table, and a sentence comparing the learners, from this run's results."""
+    seeds = ", ".join(str(s) for s in range(args.seeds))
+    rows = []
+    for name, runs in results.items():
+        budget = args.demo_steps if VARIANTS[name] else args.steps
+        solved = [s for _, s, _ in runs]
+        if all(s is None for s in solved):
+            steps = f"not solved in {budget:,} (×{len(runs)})"
+        else:
+            steps = ", ".join(str(s) if s is not None else f"not solved in {budget}" for s in solved)
+        greedy = ", ".join(f"{r.eval_return:g}" for r, _, _ in runs)
+        wall = readme_blocks.seconds(np.mean([t for _, _, t in runs]))
+        rows.append([README_LABELS[name], steps, greedy, wall])
+    table = readme_blocks.markdown_table(
+        ["learner", f"env steps to solve (seeds {seeds})", "greedy return (per seed)", "wall time per run"],
+        rows)
+
+    plain = results["no demos"]
+    episodes = [r["true_return"] for result, _, _ in plain for r in result.curve]
+    rewarded = sum(x > 0 for x in episodes)
+    text = (f"Without demos, {rewarded:,} of the {len(episodes):,} training episodes "
+            f"({args.steps:,} env steps per seed) earned any reward.")
+    with_demos = [s for name, runs in results.items() if VARIANTS[name] for _, s, _ in runs]
+    if all(s is not None for s in with_demos):
+        worst = max(with_demos)
+        text += f" With demos, every learner solved the task on every seed within {worst:,} env steps"
+        if all(s is None for _, s, _ in plain):
+            text += (f", ≥ {args.steps // worst}× fewer than the {args.steps:,} in which plain PG "
+                     "did not solve it")
+        text += "."
+    else:
+        text += " Not every learner with demos solved the task on every seed (see the table)."
+    return f"{table}\n\n{text}"
 
 
 if __name__ == "__main__":

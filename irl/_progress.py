@@ -3,18 +3,26 @@
 ``tqdm`` writes carriage-return bars, which turn a log file into one long line.
 :func:`progress` picks: a ``tqdm`` bar when stderr is a terminal, otherwise a
 line such as ``fit maxent: 120/500 it (24%), 12 s, loglik=-3.2`` every
-``interval`` seconds (as Stable-Baselines3 and CleanRL log), and nothing when
-``enabled`` is False (``--quiet``).
+``interval`` seconds (as Stable-Baselines3 and CleanRL log; ``IRL_PROGRESS_INTERVAL``
+sets the default), and nothing when ``enabled`` is False (``--quiet``).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any, TextIO
 
-#: seconds between two progress lines when stderr is not a terminal
+#: seconds between two progress lines when stderr is not a terminal (``IRL_PROGRESS_INTERVAL`` overrides)
 LINE_INTERVAL = 5.0
+
+
+def _default_interval() -> float:
+    try:
+        return max(0.0, float(os.environ.get("IRL_PROGRESS_INTERVAL", LINE_INTERVAL)))
+    except ValueError:
+        return LINE_INTERVAL
 
 
 class _Silent:
@@ -92,7 +100,8 @@ def progress(
         enabled: False gives a reporter that prints nothing.
         unit: unit of one update.
         stream: where to write (default ``sys.stderr``).
-        interval: seconds between lines when ``stream`` is not a terminal (default :data:`LINE_INTERVAL`).
+        interval: seconds between lines when ``stream`` is not a terminal (default :data:`LINE_INTERVAL`,
+            or ``IRL_PROGRESS_INTERVAL``).
     """
     if not enabled:
         return _Silent()
@@ -105,4 +114,4 @@ def progress(
         from tqdm.auto import tqdm
 
         return tqdm(total=total, desc=desc, unit=unit, leave=False, file=stream)
-    return LineProgress(total, desc, unit, stream, LINE_INTERVAL if interval is None else interval)
+    return LineProgress(total, desc, unit, stream, _default_interval() if interval is None else interval)

@@ -76,7 +76,7 @@ def _fmt(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
     if isinstance(value, dict):
-        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) if value else "{}"
+        return ", ".join(f"{k} {_fmt(v)}" for k, v in value.items()) if value else "none"
     if isinstance(value, list):
         return "(" + ", ".join(_fmt(v) for v in value) + ("," if len(value) == 1 else "") + ")"
     return str(value)

@@ -15,6 +15,19 @@ the model policy. The two only compare if they cover the same steps:
 ``start_mass`` is ``(T, S)`` for a finite horizon (pass it as ``initial`` to
 :func:`irl.solvers.visitation`), and ``(S,)`` for an infinite one, where the
 truncation term carries its discount ``γ^L`` directly.
+
+``likelihood_mass`` (MaxEnt's footing) adds, for every demo step, the difference
+between the state it really led to and the model's expectation, ``δ(s_{t+1}) −
+P(·|s_t, a_t)`` at step t+1 (the absorbing state for a terminating step; nothing past
+the horizon). A forward pass from it visits, from every realised state, what the
+policy would do there, so MaxEnt's objective is exactly the demos' discounted
+log-likelihood ``Σ_t γ^t log π_t(a_t|s_t) ≤ 0`` (:mod:`irl.inverse.maxent_objective`).
+For deterministic dynamics the differences vanish and both masses agree. With
+stochastic dynamics the start-only form (Ziebart 2008) is the likelihood only on
+average over the dynamics; with truncated episodes it is not even bounded above (a
+reward can value the states where the demos happened to be cut more than the start
+can reach them, without limit), and the episodes that terminated before a cut are a
+biased sample of fast ones.
 """
 
 from __future__ import annotations
@@ -37,6 +50,8 @@ class DemoCounts:
         weights: ``(N,)`` ``γ^t / E`` per step.
         counts: ``(S, A)`` ``Σ_steps weights · e(s_t, a_t)`` plus absorbing padding.
         start_mass: ``(T, S)`` or ``(S,)`` signed start mass for the model's forward pass.
+        likelihood_mass: ``start_mass`` plus, per demo step, the realised next state
+            minus its expectation (MaxEnt's footing; module docstring).
         n_episodes: E.
     """
 
@@ -46,6 +61,7 @@ class DemoCounts:
     weights: torch.Tensor
     counts: torch.Tensor
     start_mass: torch.Tensor
+    likelihood_mass: torch.Tensor
     n_episodes: int
 
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> DemoCounts:
@@ -54,7 +70,7 @@ class DemoCounts:
         i = lambda x: x.to(device=device)  # noqa: E731
         return DemoCounts(
             i(self.states), i(self.actions), i(self.timesteps), f(self.weights), f(self.counts), f(self.start_mass),
-            self.n_episodes,
+            f(self.likelihood_mass), self.n_episodes,
         )
 
 
@@ -91,6 +107,7 @@ def demo_counts(mdp: TabularMDP, demos: Demos, *, dtype: torch.dtype = torch.flo
         start_mass = np.zeros(S)
         np.add.at(start_mass, starts, 1.0 / E)
         np.add.at(start_mass, nxt[last[truncated]], -(gamma ** lengths[truncated].astype(np.float64)) / E)
+    likelihood_mass = start_mass + _realised_minus_expected(mdp, demos, obs, act, nxt, t)
 
     as_long = lambda x: torch.as_tensor(x, dtype=torch.int64)  # noqa: E731
     return DemoCounts(
@@ -100,8 +117,37 @@ def demo_counts(mdp: TabularMDP, demos: Demos, *, dtype: torch.dtype = torch.flo
         weights=torch.as_tensor(w, dtype=dtype),
         counts=torch.as_tensor(counts, dtype=dtype),
         start_mass=torch.as_tensor(start_mass, dtype=dtype),
+        likelihood_mass=torch.as_tensor(likelihood_mass, dtype=dtype),
         n_episodes=E,
     )
+
+
+def _realised_minus_expected(mdp: TabularMDP, demos: Demos, obs: np.ndarray, act: np.ndarray, nxt: np.ndarray,
+                             t: np.ndarray) -> np.ndarray:
+    """``Σ (δ(s_{t+1}) − P(·|s_t, a_t)) / E`` at step t+1 over the demo steps: ``(T, S)``, or
+    ``(S,)`` weighted by ``γ^{t+1}`` without a horizon (module docstring)."""
+    S, T, E = mdp.n_states, mdp.horizon, demos.n_episodes
+    out = np.zeros((T, S) if T is not None else (S,))
+    realised = nxt.copy()
+    ends = demos.episode_ends - 1
+    if mdp.absorbing is not None:  # a terminating step lands in the absorbing state, in the model
+        realised[ends[demos.terminals[ends]]] = mdp.absorbing
+    steps = np.arange(len(obs))
+    if T is not None:
+        steps = steps[t[steps] + 1 < T]  # the last step of a horizon has no next value
+    if steps.size == 0:
+        return out
+    succ = mdp.next_states[obs[steps], act[steps]].cpu().numpy()  # (n, K)
+    prob = mdp.next_probs[obs[steps], act[steps]].cpu().double().numpy()  # (n, K)
+    if T is not None:
+        when = t[steps] + 1
+        np.add.at(out, (when, realised[steps]), 1.0 / E)
+        np.add.at(out, (np.repeat(when, succ.shape[1]), succ.reshape(-1)), -prob.reshape(-1) / E)
+    else:
+        w = mdp.gamma ** (t[steps] + 1).astype(np.float64) / E
+        np.add.at(out, realised[steps], w)
+        np.add.at(out, succ.reshape(-1), -(prob * w[:, None]).reshape(-1))
+    return out
 
 
 def _as_indices(x: np.ndarray, key: str, n: int) -> np.ndarray:

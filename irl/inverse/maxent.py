@@ -3,8 +3,9 @@
 Every iteration runs one backward pass (soft value iteration) and one forward
 pass (visitation) for the current reward table; the gradient ``counts − D``
 (:mod:`irl.inverse.maxent_objective`) is pushed through the reward model by
-autograd. Linear and tabular rewards give a concave objective, maximised with
-L-BFGS (scipy); an MLP reward is trained with Adam.
+autograd. The objective is the demos' discounted log-likelihood (concave in a linear or
+tabular reward for deterministic dynamics, bounded above always); linear and tabular
+rewards are fitted with L-BFGS (scipy), an MLP reward with Adam.
 
 ``converged`` means: L-BFGS (linear, tabular) brought the largest gradient entry of the
 penalised objective below ``grad_tol`` before ``max_iters`` iterations; Adam (mlp) did

@@ -1,21 +1,25 @@
 """The exact MaxEnt IRL objective and its gradient with respect to the reward table.
 
 Maximum (causal) entropy IRL (Ziebart et al. 2008; Ziebart 2010, Ch. 9) fits a
-reward r so that the soft-optimal policy (temperature 1) explains the demos.
-With E demo episodes τ_i of L_i steps, the objective is
+reward r so that the soft-optimal policy (temperature 1) explains the demos. The
+objective is the demos' discounted log-likelihood under that policy, per episode:
 
-    L(r) = (1/E) Σ_i [ Σ_{t<L_i} γ^t r(s_t, a_t) − V_0(s_0^i) + γ^{L_i} V_{L_i}(s_{L_i}^i) ]
+    L(r) = (1/E) Σ_i Σ_{t<L_i} γ^t log π_t(a_t^i | s_t^i)  ≤ 0
 
-(the last term only for episodes truncated before the horizon). For deterministic
-dynamics L is exactly the demo log-likelihood Σ log π_t(a_t | s_t); for stochastic
-dynamics it is that log-likelihood with the dynamics' own noise averaged out.
-Its gradient is the demo counts minus the model's visitation from the demos'
-own start states:
+With ``log π_t(a|s) = Q_t(s, a) − V_t(s)`` and ``Q_t = r + γ P V_{t+1}`` it is the
+demo reward ``Σ γ^t r(s_t, a_t)`` minus ``Σ_t γ^t m_t · V_t`` for the signed mass ``m``
+of :attr:`irl.envs.demo_counts.DemoCounts.likelihood_mass` (each episode's start,
+plus each realised next state minus its expectation), and its gradient is the demo
+counts minus the model's visitation from that mass:
 
-    ∂L/∂r(s, a) = counts(s, a) − D(s, a),   D = visitation(π, start_mass)
+    ∂L/∂r(s, a) = counts(s, a) − D(s, a),   D = visitation(π, likelihood_mass)
 
-(Ziebart 2008, eq. 6; the backward pass is soft value iteration, the forward
-pass the visitation; see :mod:`irl.envs.demo_counts` for the footing).
+(Ziebart 2008, eq. 6, with the visitation restarted from every realised state; the
+backward pass is soft value iteration, the forward pass the visitation). Terminated,
+truncated and full-length episodes all fit this form: the likelihood needs no
+assumption about why an episode ended. For deterministic dynamics it is Ziebart's
+start-only form exactly, and concave in r; for stochastic dynamics it is bounded
+above but need not be concave.
 """
 
 from __future__ import annotations
@@ -57,9 +61,14 @@ def maxent_objective(
     r = reward_table(mdp, reward.detach())
     demos = demos.to(r.device, r.dtype)
     solution = soft_value_iteration(mdp, r, temperature=1.0, tol=tol)
-    D = visitation(mdp, solution.policy, initial=demos.start_mass, tol=tol)
+    mass = demos.likelihood_mass
+    D = visitation(mdp, solution.policy, initial=mass, tol=tol)
     data_term = (demos.weights * r[demos.states, demos.actions]).sum()
-    value_term = (demos.start_mass * solution.v).sum()  # (T, S) · (T, S), or (S,) · (S,)
+    if mass.ndim == 2:  # mass injected at step t counts γ^t in the forward pass: the same weight here
+        discount = mdp.gamma ** torch.arange(mass.shape[0], dtype=mass.dtype, device=mass.device)
+        value_term = (discount[:, None] * mass * solution.v).sum()
+    else:  # (S,): the discounts are already in the mass
+        value_term = (mass * solution.v).sum()
     grad = (demos.counts - D)[: mdp.n_env_states]
     return MaxEntEvaluation(data_term - value_term, grad, solution, D)
 

@@ -21,6 +21,8 @@ from datetime import datetime
 from pathlib import Path
 
 _TMP = re.compile(r"^\..+\.tmp-(\d+)-[^/]*$")
+#: folders this process created to hold run folders (removed again if a failed run leaves them empty)
+_CREATED: set[Path] = set()
 
 
 class RunDirError(ValueError):
@@ -34,7 +36,9 @@ def claim_run_dir(root: Path, name: str) -> Path:
     which fails if another process got there first; then the next suffix is tried.
     """
     safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-")
-    root.mkdir(parents=True, exist_ok=True)
+    if not root.exists():
+        root.mkdir(parents=True, exist_ok=True)
+        _CREATED.add(root.resolve())
     base = f"{safe}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
     for k in range(1, 10_000):
         run_dir = root / (base if k == 1 else f"{base}-{k}")
@@ -58,8 +62,10 @@ def claim_out_dir(path: Path) -> bool:
         if any(path.iterdir()):
             raise RunDirError(f"--out {path} exists and is not empty")
         return False
+    missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
         path.mkdir(parents=True)
+        _CREATED.update(p.resolve() for p in missing[1:])
     except FileExistsError:
         return claim_out_dir(path)
     except OSError as exc:
@@ -68,11 +74,16 @@ def claim_out_dir(path: Path) -> bool:
 
 
 def release_run_dir(run_dir: Path) -> None:
-    """Remove a claimed run folder if it is still empty (the run failed before writing it)."""
-    try:
-        run_dir.rmdir()
-    except OSError:
-        pass
+    """Remove a claimed run folder if it is still empty (the run failed before writing it), and the
+    folders above it that the claim created, if they are empty too."""
+    for folder in (run_dir, *run_dir.parents):
+        if folder is not run_dir and folder.resolve() not in _CREATED:
+            break
+        try:
+            folder.rmdir()
+        except OSError:
+            break
+        _CREATED.discard(folder.resolve())
 
 
 class StagedRun:
