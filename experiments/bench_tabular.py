@@ -158,6 +158,11 @@ def run_imitation(python: str, side: int, repeats: int) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+def sig3(x: float) -> str:
+    """Three significant digits, trailing zeros kept: ``0.0140``, ``4.00``, ``141``."""
+    return f"{x:.0f}" if abs(x) >= 100 else f"{x:#.3g}"
+
+
 def messages_table(results: list[dict], devices: list[str], args: argparse.Namespace) -> str:
     """The markdown table of the soft VI + visitation timings, and the notes that go with it."""
     cols = [(device, dtype) for device in devices for dtype in ("float64", "float32")]
@@ -171,10 +176,10 @@ def messages_table(results: list[dict], devices: list[str], args: argparse.Names
         elif "error" in imit:
             peer, speed = "failed", "—"
         else:
-            peer = f"{imit['seconds']:.3g}"
+            peer = sig3(imit["seconds"])
             speed = f"{imit['seconds'] / r['ours'][('cpu', 'float64')]:.0f}×"
         rows.append([str(r["side"]), str(r["side"] ** 2), str(2 * r["side"]),
-                     *(f"{r['ours'][c]:.3g}" for c in cols), peer, speed])
+                     *(sig3(r["ours"][c]) for c in cols), peer, speed])
     notes = []
     measured = [r["imitation"] for r in results if r["imitation"] and "seconds" in r["imitation"]]
     if not args.imitation_python:
@@ -204,7 +209,7 @@ def maxent_table(results: list[dict], messages: list[dict]) -> str:
     """The markdown table of the MaxEnt timings, and how they compare with the issues' goals."""
     table = readme_blocks.markdown_table(
         ["side", "states", "one exact gradient (s)", "full L-BFGS fit (s)", "iterations", "converged"],
-        [[str(m["side"]), str(m["side"] ** 2), f"{m['gradient_seconds']:.3g}", f"{m['fit_seconds']:.3g}",
+        [[str(m["side"]), str(m["side"] ** 2), sig3(m["gradient_seconds"]), sig3(m["fit_seconds"]),
           str(m["fit_iterations"]), "yes" if m["converged"] else "no"] for m in results])
     goals = []
     at48 = [r for r in messages if r["side"] == 48 and r["imitation"] and "seconds" in r["imitation"]]

@@ -134,7 +134,7 @@ def header(command: str, *, seconds: float, torch_threads: int | str, other_load
     shared = ("the machine was shared with other work" if other_load >= 0.5
               else "nothing else was running")
     return (f"Written by `{command}` on {today.isoformat()} in {duration(seconds)} "
-            f"({cores} CPU cores, {threads}; other processes kept about {other_load:.1f} cores busy: "
+            f"({cores} CPU cores, {threads}; load of other work about {other_load:.1f} runnable processes: "
             f"{shared}).")
 
 

@@ -61,12 +61,13 @@ def format_bytes(n: float) -> str:
     return f"{n:.3g} EiB"
 
 
-def check_fits(nbytes: float, what: str, *, hint: str = "") -> None:
-    """Raise :class:`MemoryLimitError` when ``nbytes`` (an estimate) exceeds :func:`memory_limit`.
+def check_fits(nbytes: float, what: str, *, hint: str = "", limit: int | None = None) -> None:
+    """Raise :class:`MemoryLimitError` when ``nbytes`` (an estimate) exceeds ``limit`` (default
+    :func:`memory_limit`).
 
     ``what`` names the request, e.g. ``"a finite-horizon solve of 10⁹ steps x 48 states x 4 actions"``.
     """
-    limit = memory_limit()
+    limit = memory_limit() if limit is None else limit
     if nbytes > limit:
         tail = f"; {hint}" if hint else ""
         raise MemoryLimitError(

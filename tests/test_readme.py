@@ -96,7 +96,7 @@ def test_the_command_line_walkthrough_runs_verbatim(scratch):
         if command.startswith("irl fit --demos"):
             metrics = json.loads(res.stdout.strip().splitlines()[-1])
             runs[metrics["algo"]] = metrics["run_dir"]
-            assert metrics["epic"] < 0.1, (command, metrics["epic"])  # the README says "about 0.02"
+            assert metrics["epic"] < 0.1, (command, metrics["epic"])  # "pin down well"
             assert Path(metrics["run_dir"]).name.startswith(f"my_demos-{metrics['algo']}-s0-")
     assert set(runs) == {"maxent", "mmp"}
 

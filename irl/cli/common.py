@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
@@ -11,6 +12,20 @@ import numpy as np
 
 class CLIError(Exception):
     """Bad input from the user: printed as one line, exit code 2, no traceback."""
+
+
+class LazyEpilogParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose ``epilog_factory`` builds the epilog only when help is shown (it may
+    import every algorithm, which every other command can do without)."""
+
+    def __init__(self, *args: Any, epilog_factory: Any = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.epilog_factory = epilog_factory
+
+    def format_help(self) -> str:
+        if self.epilog_factory is not None:
+            self.epilog, self.epilog_factory = self.epilog_factory(), None
+        return super().format_help()
 
 
 def parse_json_object(text: str | None, option: str) -> dict[str, Any]:

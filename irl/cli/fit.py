@@ -35,7 +35,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help="learn the reward behind a demo file",
         description="Learn the reward behind the demonstrations in a demo file and write a run folder "
         "(reward, reward_table.npy, policy, metrics.json, log, plots).\n\nalgorithms:\n" + _algorithm_lines(),
-        epilog=_epilog(),
+        epilog_factory=_epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     fit.add_argument("--demos", type=Path, required=True, help="demo .npz file")

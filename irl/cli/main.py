@@ -28,13 +28,14 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     from irl.cli import demos, fit, train
+    from irl.cli.common import LazyEpilogParser
 
-    parser = argparse.ArgumentParser(
+    parser = LazyEpilogParser(
         prog="irl",
         description="Inverse reinforcement learning workbench: learn the reward behind demonstrations.",
     )
     parser.add_argument("--version", action="version", version=f"irl {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=LazyEpilogParser)
     demos.add_parser(sub)
     fit.add_parser(sub)
     train.add_parser(sub)

@@ -1,7 +1,8 @@
 """irl.data: demonstrations — one in-memory type (Demos), the .npz format, and its validation.
 
-This layer imports nothing else of ``irl`` but the leaf ``irl._files`` (atomic writes); it
-only asks gymnasium about env ids.
+This layer imports nothing else of ``irl`` but the leaves ``irl._files`` (atomic writes) and
+``irl._memory`` (the memory cap on a file's declared arrays); it only asks gymnasium about
+env ids, and never imports a module an env id names.
 """
 
 from irl.data.demos import Demos

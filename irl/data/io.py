@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from irl._files import write_atomic
-from irl._memory import MemoryLimitError, check_fits, format_bytes
+from irl._memory import MemoryLimitError, check_fits, format_bytes, memory_limit
 from irl.data.demos import Demos
 from irl.data.validation import (
     KNOWN_KEYS,
@@ -83,9 +83,10 @@ def _read_header(archive: zipfile.ZipFile, key: str, name: str) -> tuple[tuple[i
 def _check_fits(headers: dict[str, tuple[tuple[int, ...], np.dtype]]) -> None:
     """Returns None if the declared arrays fit in memory; raises DemoFormatError naming the largest if not."""
     nbytes = {key: math.prod(shape) * dtype.itemsize for key, (shape, dtype) in headers.items()}
+    limit = memory_limit()  # a bad IRL_MEMORY_LIMIT is reported as itself, not as the file's fault
     try:
         # Twice the declared bytes: validation makes array-sized temporaries (masks, copies) too.
-        check_fits(2 * sum(nbytes.values()), "loading and checking the arrays")
+        check_fits(2 * sum(nbytes.values()), "loading and checking the arrays", limit=limit)
     except MemoryLimitError as error:
         key = max(nbytes, key=nbytes.__getitem__)
         shape, dtype = headers[key]

@@ -99,7 +99,7 @@ def mdp_for_demos(
     The demos are checked against the env's spaces, and every episode must fit the
     model's horizon. Horizon and discount follow the module docstring; the discount is
     the metadata's (1 means an undiscounted finite horizon). ``mdp.info`` holds
-    ``env_id``, ``env_kwargs`` and ``horizon_source``.
+    ``env_id`` and ``env_kwargs`` (as made) and ``horizon_source``.
 
     An env id taken from the demos' metadata must be registered and carry no
     ``module:`` part (:func:`irl.data.registered_env_id`); ``env_id`` given here is the
@@ -150,7 +150,7 @@ def mdp_for_demos(
             f"demo episode {i} has {int(demos.episode_lengths[i])} steps, more than the horizon "
             f"(time limit) {min(caps)} of {env_id}"
         )
-    return mdp.replace(info={**mdp.info, "horizon_source": source})
+    return mdp.replace(info={**mdp.info, "env_id": env_id, "env_kwargs": env_kwargs, "horizon_source": source})
 
 
 def _horizon(demos: Demos, limit: int | None) -> tuple[int | None, str]:

@@ -67,6 +67,8 @@ def mdp_from_env(
     if callable(getattr(unwrapped, "tabular_mdp", None)):
         mdp = unwrapped.tabular_mdp(dtype=dtype)
         changes: dict[str, Any] = {}
+        if spec is not None:  # the id it was made under (a registered alias names the same env its own way)
+            changes["info"] = {**mdp.info, "env_id": spec.id, "env_kwargs": dict(spec.kwargs)}
         if horizon == "auto":
             if time_limit is not None and (mdp.horizon is None or time_limit < mdp.horizon):
                 changes["horizon"] = time_limit

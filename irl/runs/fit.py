@@ -120,7 +120,12 @@ def run_fit(
     demos_path = Path(demos_path)
     demos = load_demos(demos_path, check_env=False)  # mdp_for_demos checks them against the env it uses
     mdp = mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs)
-    env_id, env_kwargs = mdp_env(mdp, demos, env_id, env_kwargs)
+    env_from = "demos" if env_id is None else "--env"
+    if env_id is None:
+        env_id, env_kwargs = str(demos.env_id), demos.env_kwargs
+    else:  # the user's --env: fit the demos as if they came from it
+        env_kwargs = dict(env_kwargs or {})
+        demos = dataclasses.replace(demos, metadata={**demos.metadata, "env": {"id": env_id, "kwargs": env_kwargs}})
     config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs or {})
     notes = _horizon_notes(mdp)
 
@@ -170,7 +175,7 @@ def run_fit(
             "created": datetime.now().isoformat(timespec="seconds"),
             "demos": str(demos_path.resolve()),
             "env": {"id": env_id, "kwargs": env_kwargs},
-            "env_from": "demos" if env_id == demos.env_id and env_kwargs == demos.env_kwargs else "--env",
+            "env_from": env_from,
             "horizon": mdp.horizon,
             "horizon_source": mdp.info.get("horizon_source"),
             "discount": mdp.discount,
@@ -185,14 +190,6 @@ def run_fit(
             release_run_dir(run_dir)
         raise
     return FitOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result, notes=notes)
-
-
-def mdp_env(mdp: TabularMDP, demos: Demos, env_id: str | None, env_kwargs: dict[str, Any] | None
-            ) -> tuple[str, dict[str, Any]]:
-    """The env id and kwargs a fit used: the caller's, else the demos'."""
-    if env_id is None:
-        return str(demos.env_id), demos.env_kwargs
-    return env_id, dict(env_kwargs or {})
 
 
 def _horizon_notes(mdp: TabularMDP) -> list[str]:
