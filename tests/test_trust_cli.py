@@ -379,6 +379,13 @@ def test_generate_writes_no_carriage_returns_into_a_log(tmp_path):
     assert res.returncode == 0 and "\r" not in res.stderr and "generate irl/Gridworld-v0:" in res.stderr
 
 
+def test_train_writes_progress_lines_not_bars_into_a_log(tmp_path):
+    res = _irl(["train", "--env", "irl/Gridworld-v0", "--env-kwargs", '{"size": 3}', "--algo", "soft-q", "--steps",
+                "200", "--out", "run"], cwd=tmp_path, env={"IRL_PROGRESS_INTERVAL": "0"})
+    assert res.returncode == 0, res.stderr
+    assert "\r" not in res.stderr and "soft-q: " in res.stderr and "/200 steps" in res.stderr
+
+
 def test_help_lists_every_algorithm_setting_and_descriptions(capsys):
     from irl.inverse.registry import ALGORITHMS
 

@@ -13,7 +13,8 @@ Every sampled solver has the same entry point::
   is ignored for learning; the curve and ``eval_return`` still report the env's.
 - ``callback(record)``: called after each finished training episode with its curve
   record; returning ``False`` stops training early.
-- ``progress``: show a tqdm bar over env steps.
+- ``progress``: report progress over env steps on stderr (a bar in a terminal, a line
+  every few seconds otherwise; :func:`irl._progress.progress`).
 
 This module holds the result type, :func:`evaluate_policy`, the reward seam, the
 episode log, observation encoding and the registry that rebuilds a policy from its spec.
@@ -34,7 +35,8 @@ import numpy as np
 import torch
 from gymnasium import spaces
 from torch import nn
-from tqdm.auto import tqdm
+
+from irl._progress import progress as progress_reporter
 
 __all__ = [
     "EpisodeLog",
@@ -259,7 +261,7 @@ class EpisodeLog:
         self._return = 0.0
         self._length = 0
         self.callback = callback
-        self.bar = tqdm(total=total_steps, desc=desc, disable=not progress, leave=False)
+        self.bar = progress_reporter(total_steps, desc, enabled=progress, unit="steps")
         self.start = time.perf_counter()
 
     def step(self, true_reward: float) -> None:
