@@ -10,7 +10,7 @@ from irl.data import Demos
 from irl.envs import TabularMDP, gridworld_mdp
 from irl.envs.demo_counts import demo_counts
 from irl.inverse import maxent
-from irl.inverse.maxent_objective import demo_log_likelihood, maxent_objective
+from irl.inverse.maxent_objective import literal_log_likelihood, maxent_objective
 from irl.metrics import recovery_report
 from irl.runs.generate import generate_tabular_demos
 
@@ -88,7 +88,7 @@ def test_objective_is_the_demo_log_likelihood_for_deterministic_dynamics():
     counts = demo_counts(mdp, demos)
     r = torch.as_tensor(rng.standard_normal((mdp.n_env_states, mdp.n_actions)))
     ev = maxent_objective(mdp, counts, r)
-    literal = demo_log_likelihood(ev.solution, counts)
+    literal = literal_log_likelihood(ev.solution, counts)
     torch.testing.assert_close(ev.value, literal, atol=1e-10, rtol=1e-10)
     # and by hand, from the policy table itself
     logp = ev.solution.log_policy

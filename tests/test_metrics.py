@@ -9,6 +9,7 @@ from scipy.stats import spearmanr
 
 from irl.data import Demos
 from irl.envs import gridworld_mdp
+from irl.envs.demo_counts import demo_counts
 from irl.envs.tabular import TabularMDP
 from irl.metrics import (
     demo_log_likelihood,
@@ -483,6 +484,20 @@ def test_demo_checks():
     no_absorbing = TabularMDP.from_arrays(P, [1.0, 0.0], horizon=3)
     with pytest.raises(ValueError, match="absorbing"):
         demo_visitation(no_absorbing, demos_from([(np.array([0]), np.array([0]), np.array([1]), True)]))
+
+
+def test_demo_visitation_is_the_demo_counts_and_takes_column_observations():
+    mdp = chain_mdp(discount=0.9)
+    demos = demos_from(RIGHT_DEMOS)
+    torch.testing.assert_close(demo_visitation(mdp, demos), demo_counts(mdp, demos).counts, rtol=0, atol=0)
+    # (N, 1) observations, and integral floats, count as the same state indices
+    column = demos_from([(e[0][:, None].astype(float), e[1][:, None], e[2][:, None].astype(float), e[3])
+                         for e in RIGHT_DEMOS])
+    torch.testing.assert_close(demo_visitation(mdp, column), demo_visitation(mdp, demos), rtol=0, atol=0)
+    half = np.full((5, 2), 0.5)
+    assert demo_log_likelihood(mdp, column, half) == demo_log_likelihood(mdp, demos, half)
+    with pytest.raises(ValueError, match="integers"):
+        demo_visitation(mdp, demos_from([(np.array([0.5]), np.array([1]), np.array([1.0]), False)]))
 
 
 def test_demo_log_likelihood_by_hand():

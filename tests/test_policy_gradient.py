@@ -14,7 +14,7 @@ from irl.data import Demos
 from irl.envs import gridworld_mdp
 from irl.rewards import TabularReward
 from irl.runs.generate import generate_tabular_demos
-from irl.solvers._rollout import policy_from_spec
+from irl.solvers.policies import policy_from_spec
 from irl.solvers.policy_gradient import (
     PGConfig,
     gae_advantages,

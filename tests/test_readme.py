@@ -63,10 +63,10 @@ def test_the_library_example_runs_verbatim_and_recovers_the_reward(monkeypatch):
 def test_the_library_example_refuses_a_model_of_another_env():
     from irl.data import load_demos
     from irl.envs import MDPError, gridworld_mdp
-    from irl.inverse import max_margin, maxent, mmp
+    from irl.inverse import apprenticeship, maxent, mmp
 
     demos = load_demos(ROOT / "demos" / "gridworld8.npz")
-    for fit in (maxent.fit, max_margin.fit, mmp.fit):
+    for fit in (maxent.fit, apprenticeship.fit, mmp.fit):
         with pytest.raises(MDPError, match="differs from the demos'.*reward.*mdp_for_demos"):
             fit(gridworld_mdp(8, slip=0.1), demos)
 

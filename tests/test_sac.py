@@ -233,7 +233,7 @@ def test_sac_trains_on_cuda():
 # ------------------------------------------------------------------- truncation vs termination
 def _q_estimate(env, **overrides):
     config = {"hidden": (16, 16), "batch_size": 32, "learning_starts": 50, "gamma": 0.9, "tau": 0.2,
-              "critic_lr": 1e-2, "actor_lr": 1e-3, "autotune_alpha": False, "init_alpha": 1e-3,
+              "critic_lr": 1e-2, "actor_lr": 1e-3, "autotune_temperature": False, "init_temperature": 1e-3,
               "eval_episodes": 0, "total_steps": 600}
     result = train(env, seed=0, **{**config, **overrides})
     agent = result.info["agent"]
@@ -313,7 +313,7 @@ def test_reward_models_from_irl_rewards_plug_in():
 
 
 def test_a_reward_model_with_the_wrong_output_shape_is_refused():
-    with pytest.raises(ValueError, match="reward_model returned shape"):
+    with pytest.raises(ValueError, match="reward model returned shape"):
         train(action_env(), total_steps=120, seed=0, reward_model=lambda o, a, o2: a, **FAST)
 
 
@@ -343,7 +343,7 @@ def test_discrete_sac_learns_a_small_gridworld():
     uniform = float(expected_return(mdp, mdp.reward, torch.full((mdp.n_states, mdp.n_actions), 0.2)))
     # Rewards here are 0 or 1 a step, so start from a small temperature (α = 1 would drown them).
     result = train(env, total_steps=1000, seed=0, hidden=(32, 32), batch_size=64, learning_starts=200,
-                   init_alpha=0.1, eval_episodes=40)
+                   init_temperature=0.1, eval_episodes=40)
     assert result.eval_return > uniform + 0.8 * (optimal - uniform)
 
 
@@ -385,13 +385,12 @@ def test_config_rejects_bad_values():
 
 def test_agent_parameters_are_views_of_one_flat_tensor():
     env = action_env()
-    agent = SACAgent(env.observation_space, env.action_space, SACConfig(hidden=(8, 8), batch_size=8), seed=0,
-                     capacity=32)
+    agent = SACAgent(env, SACConfig(hidden=(8, 8), batch_size=8), seed=0, capacity=32)
     for i in range(16):
-        agent.buffer.add(np.array([i / 16]), agent.random_action(), 1.0, np.array([(i + 1) / 16]), False)
+        agent.buffer.add(np.array([i / 16]), agent.random_action()[0], 1.0, np.array([(i + 1) / 16]), False)
     before = agent.policy.net[0].weight.detach().clone()
     target_before = agent.critic_target.weights[0].detach().clone()
-    agent.update()
+    agent.gradient_step()
     assert not torch.equal(agent.policy.net[0].weight, before)  # the flat Adam step reached the module
     assert not torch.equal(agent.critic_target.weights[0], target_before)  # Polyak reached the target
     for p in agent._params:
@@ -406,7 +405,7 @@ def test_agent_parameters_are_views_of_one_flat_tensor():
     agent.rng = ZeroNoise()
     for obs in (np.array([0.3], np.float32), np.array([-0.7], np.float32)):
         mode = agent.policy.act(obs, deterministic=True) / 2.0  # the env's bounds are ±2
-        np.testing.assert_allclose(agent.explore(obs), mode, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(agent.explore(obs)[0], mode, rtol=1e-5, atol=1e-6)
 
 
 # ------------------------------------------------------------------------------- the slow one

@@ -13,8 +13,15 @@ import irl.envs  # noqa: F401  (registers irl/Gridworld-v0)
 from irl.envs import gridworld_mdp, mdp_from_env
 from irl.rewards import TabularReward
 from irl.solvers import hard_value_iteration, soft_value_iteration
-from irl.solvers._rollout import TrainResult, evaluate_policy, policy_from_spec
-from irl.solvers.soft_q import SoftQConfig, soft_q_target, soft_value, train
+from irl.solvers.policies import evaluate_policy, policy_from_spec
+from irl.solvers.soft_bellman import soft_target, soft_value
+from irl.solvers.soft_q import SoftQConfig, train
+from irl.solvers.training import TrainResult
+
+
+def soft_q_target(reward, next_q, terminated, gamma, temperature):
+    """The soft Q-learning target, ``r + γ (1 - terminated) V(s')``, from the shared soft Bellman functions."""
+    return soft_target(reward, soft_value(next_q, temperature), terminated, gamma)
 
 UNIFORM = dict(exploration="epsilon", epsilon_start=1.0, epsilon_end=1.0, eval_episodes=0)
 

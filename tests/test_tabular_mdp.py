@@ -6,6 +6,7 @@ import scipy.sparse as sp
 import torch
 
 from irl.envs import MDPError, TabularMDP
+from irl.envs.builders import fields_from_successor_lists
 
 
 def _chain() -> np.ndarray:
@@ -206,9 +207,9 @@ def test_terminal_states_add_an_absorbing_state():
 
 
 def test_terminating_mass_is_not_mutated():
-    # _from_successor_lists adds terminal-state mass to its own copy of `terminating`.
+    # fields_from_successor_lists adds terminal-state mass to its own copy of `terminating`.
     terminating = np.zeros(2)
-    TabularMDP._from_successor_lists(
+    fields_from_successor_lists(
         [[(1, 1.0)], [(1, 1.0)]],
         2,
         1,
@@ -240,3 +241,17 @@ def test_from_successors_checks_rows():
         TabularMDP.from_successors(ns, np.full((2, 1, 1), 0.5), np.array([1.0, 0.0]), horizon=2)
     with pytest.raises(MDPError, match="next_states must lie in"):
         TabularMDP.from_successors(ns + 2, np.ones((2, 1, 1)), np.array([1.0, 0.0]), horizon=2)
+
+
+def test_the_builders_sit_below_the_dataclass():
+    # TabularMDP.from_arrays / from_successors / from_env call down into these modules; they never
+    # import irl.envs.tabular back (no import loop, not even a function-local one).
+    import ast
+    import inspect
+
+    from irl.envs import builders, from_env
+
+    for module in (builders, from_env):
+        imported = {node.module for node in ast.walk(ast.parse(inspect.getsource(module)))
+                    if isinstance(node, ast.ImportFrom)}
+        assert "irl.envs.tabular" not in imported, module.__name__

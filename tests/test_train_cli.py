@@ -8,6 +8,7 @@ import pytest
 
 from irl.cli import train as train_cli
 from irl.cli.common import CLIError
+from irl.runs.train import TrainError
 from irl.runs.generate import GenerateError
 from irl.runs.rollout import rollout_policy_demos
 from irl.solvers.policy_io import load_policy
@@ -71,17 +72,17 @@ def test_the_run_is_repeatable(sac_run, tmp_path):
     (["--env-kwargs", "{bad"], "--env-kwargs is not valid JSON"),
     (["--algo-kwargs", '{"no_such": 1}'], "unknown setting"),
     (["--algo-kwargs", '{"batch_size": 0}'], "batch_size must be >= 1"),
-    (["--steps", "0"], "--steps must be >= 1"),
+    (["--steps", "0"], "steps must be an integer >= 1"),
     (["--env", "NoSuchEnv-v9"], "cannot make env 'NoSuchEnv-v9'"),
     (["--env-kwargs", '{"no_such_kwarg": 1}'], "env kwargs .* do not fit Pendulum-v1"),
-    (["--reward", "/nonexistent/run"], "--reward"),
-    (["--demos", "/nonexistent/demos.npz"], "--demos"),
+    (["--reward", "/nonexistent/run"], "reward"),
+    (["--demos", "/nonexistent/demos.npz"], "demos"),
 ])
 def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, argv, message):
     base = {"--env": "Pendulum-v1", "--algo": "sac", "--steps": "50", "--out": str(tmp_path / "run")}
     for flag, value in zip(argv[::2], argv[1::2]):
         base[flag] = value
-    with pytest.raises(CLIError, match=message):
+    with pytest.raises((CLIError, TrainError), match=message):
         irl_train(*[x for pair in base.items() for x in pair])
     assert list(tmp_path.iterdir()) == []
 
@@ -93,7 +94,7 @@ def test_cuda_without_a_device_and_missing_tensorboard_are_clear_errors(tmp_path
 
     base = ["--env", "Pendulum-v1", "--algo", "sac", "--steps", "50", "--out", str(tmp_path / "run")]
     if not torch.cuda.is_available():
-        with pytest.raises(CLIError, match="no CUDA device"):
+        with pytest.raises(TrainError, match="no CUDA device"):
             irl_train(*base, "--device", "cuda")
     real_import = builtins.__import__
 
@@ -103,7 +104,7 @@ def test_cuda_without_a_device_and_missing_tensorboard_are_clear_errors(tmp_path
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
-    with pytest.raises(CLIError, match="pip install tensorboard"):
+    with pytest.raises(TrainError, match="pip install tensorboard"):
         irl_train(*base, "--tensorboard", str(tmp_path / "tb"))
     assert list(tmp_path.iterdir()) == []
 
@@ -127,7 +128,7 @@ def test_train_on_a_saved_reward(tmp_path, capsys):
     assert np.isfinite(last_json(capsys)["eval_return"])  # still the env's reward
     # a reward built for another env is refused before anything is written
     save_reward(MLPReward(5, inputs="s"), tmp_path / "other")
-    with pytest.raises(CLIError, match="does not fit Pendulum-v1"):
+    with pytest.raises(TrainError, match="does not fit Pendulum-v1"):
         irl_train("--env", "Pendulum-v1", "--algo", "sac", "--steps", "50", "--out", str(tmp_path / "bad"),
                   "--reward", str(tmp_path / "other"))
     assert not (tmp_path / "bad").exists()
@@ -183,7 +184,7 @@ def test_train_with_demos_of_a_discrete_task(tmp_path, capsys):
     irl_train("--env", "CartPole-v1", "--algo", "sac", "--steps", "150", "--out", str(tmp_path / "with-demos"),
               "--demos", str(path), "--json", "--algo-kwargs", TINY_SAC)
     assert last_json(capsys)["steps"] == 150
-    with pytest.raises(CLIError, match="come from CartPole-v1, not Pendulum-v1"):
+    with pytest.raises(TrainError, match="come from CartPole-v1, not Pendulum-v1"):
         irl_train("--env", "Pendulum-v1", "--algo", "sac", "--steps", "50", "--demos", str(path),
                   "--out", str(tmp_path / "bad"))
 
@@ -218,7 +219,7 @@ def test_the_other_solvers_train_through_the_same_command(tmp_path, capsys, algo
     assert policy.spec()["kind"] != "sac"
     demos = rollout_policy_demos(env, out, episodes=2, seed=0)
     assert demos.n_episodes == 2
-    with pytest.raises(CLIError, match="runs on the CPU only|no CUDA device"):
+    with pytest.raises(TrainError, match="runs on the CPU only|no CUDA device"):
         irl_train("--env", env, "--algo", algo, "--steps", "10", "--out", str(tmp_path / "gpu"),
                   "--device", "cuda")
 

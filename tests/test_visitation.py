@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from irl.envs import TabularMDP, gridworld_mdp
-from irl.solvers import soft_value_iteration, state_visitation, visitation
+from irl.solvers import feature_expectations, soft_value_iteration, state_visitation, visitation
 
 
 @pytest.mark.parametrize("horizon, discount, total", [(7, None, 7.0), (7, 0.9, (1 - 0.9**7) / 0.1),
@@ -81,3 +81,15 @@ def test_matches_monte_carlo_rollouts_of_the_gymnasium_env():
     z = np.abs(estimate - D) / np.sqrt(per_episode_var / n)
     assert z.max() < 5.0, z.max()
     assert estimate.sum() == pytest.approx(kw["horizon"])
+
+
+def test_feature_expectations_state_and_state_action_features_agree():
+    rng = np.random.default_rng(0)
+    phi = torch.as_tensor(rng.random((6, 3)))
+    D = torch.as_tensor(rng.random((6, 4)))
+    expected = np.einsum("sa,sf->f", D.numpy(), phi.numpy())
+    np.testing.assert_allclose(feature_expectations(phi, D).numpy(), expected, rtol=1e-12)
+    phi_sa = phi[:, None, :].expand(6, 4, 3)
+    np.testing.assert_allclose(feature_expectations(phi_sa, D).numpy(), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="visitation"):
+        feature_expectations(phi, D[:5])

@@ -7,7 +7,7 @@ import json
 import sys
 from typing import Any
 
-import numpy as np
+from irl._json import to_jsonable
 
 
 class CLIError(Exception):
@@ -39,21 +39,6 @@ def parse_json_object(text: str | None, option: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise CLIError(f"{option} must be a JSON object, got {type(value).__name__}")
     return value
-
-
-def to_jsonable(x: Any) -> Any:
-    """Plain-Python copy of ``x`` (numpy scalars and arrays included) for ``json.dumps``."""
-    if isinstance(x, dict):
-        return {str(k): to_jsonable(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [to_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
-        return x.tolist()
-    if isinstance(x, np.generic):
-        return x.item()
-    if isinstance(x, float) and not np.isfinite(x):
-        return None
-    return x
 
 
 def print_json(obj: Any) -> None:

@@ -72,7 +72,7 @@ def _algo_choices() -> str:
 
 _SUMMARY_KEYS = (
     "epic", "regret_hard", "regret_soft", "pearson", "spearman", "demo_log_likelihood",
-    "final_margin", "iterations", "converged", "seconds",
+    "final_margin", "final_slack", "iterations", "converged", "seconds",
 )
 
 
@@ -104,7 +104,8 @@ def run_fit(args: argparse.Namespace) -> int:
         progress=not args.quiet,
     )
     for note in outcome.notes:
-        print(f"irl: note: {note}", file=sys.stderr)
+        hint = " (settings go in --algo-kwargs)" if "not converged" in note else ""
+        print(f"irl: note: {note}{hint}", file=sys.stderr)
     m = outcome.metrics
     if args.json:
         print_json({"run_dir": str(outcome.run_dir), **m})

@@ -3,17 +3,19 @@
 Every failure the user can fix ends with one line ``irl: error: ...`` and exit code 2;
 a numerical failure (a NaN or inf, memory) with one line and exit code 1; Ctrl-C with
 exit code 130 and SIGTERM with 143, after the run in progress has removed its
-temporary files. A traceback means a bug in irl. This module imports only the
-standard library at load time, so an interrupt during the (slow) imports of torch and
-friends is handled too.
+temporary files. A traceback means a bug in irl. The console script
+(``_irl_launcher``) holds Ctrl-C back while this module loads, and :func:`main` while
+torch loads, so an interrupt during start-up is one line too.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import sys
+from collections.abc import Iterator
 
 from irl import __version__
 
@@ -52,14 +54,16 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from irl.envs import EnvError, MDPError
     from irl.rewards import RewardFormatError
     from irl.runs.fit import FitError
+    from irl.runs.configs import ConfigError
     from irl.runs.folders import RunDirError
+    from irl.runs.train import TrainError
     from irl.runs.generate import GenerateError
     from irl.solvers.policy_io import PolicyFormatError
 
     return (
         CLIError, DemoFormatError, EnvIdError, EnvError, MDPError, GenerateError, FitError, RewardFormatError,
-        PolicyFormatError, RunDirError, MemoryLimitError, gymnasium.error.Error, FileNotFoundError,
-        PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError,
+        PolicyFormatError, RunDirError, TrainError, ConfigError, MemoryLimitError, gymnasium.error.Error,
+        FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError,
     )
 
 
@@ -88,9 +92,29 @@ def main(argv: list[str] | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
+@contextlib.contextmanager
+def _held_interrupts() -> Iterator[None]:
+    """Hold Ctrl-C back while C extensions load (an interrupt inside one can abort the interpreter),
+    then raise it as KeyboardInterrupt."""
+    if not _main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        raise KeyboardInterrupt
+
+
 def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _held_interrupts():  # every command but --help and --version needs these: load them first
+        import irl.data  # noqa: F401  (numpy, gymnasium)
+        import irl.envs  # noqa: F401  (torch, scipy)
     from irl._checks import NonFiniteError
 
     user_errors = _user_errors()

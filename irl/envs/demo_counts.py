@@ -48,7 +48,8 @@ class DemoCounts:
     Fields (N demo steps, E episodes, S states incl. absorbing, A actions):
         states, actions, timesteps: ``(N,)`` int64 per demo step.
         weights: ``(N,)`` ``γ^t / E`` per step.
-        counts: ``(S, A)`` ``Σ_steps weights · e(s_t, a_t)`` plus absorbing padding.
+        counts: ``(S, A)`` ``Σ_steps weights · e(s_t, a_t)`` plus absorbing padding: the demos'
+            empirical visitation per episode (also ``irl.metrics.demo_visitation``).
         start_mass: ``(T, S)`` or ``(S,)`` signed start mass for the model's forward pass.
         likelihood_mass: ``start_mass`` plus, per demo step, the realised next state
             minus its expectation (MaxEnt's footing; module docstring).
@@ -74,17 +75,34 @@ class DemoCounts:
         )
 
 
-def demo_counts(mdp: TabularMDP, demos: Demos, *, dtype: torch.dtype = torch.float64) -> DemoCounts:
-    """Count ``demos`` on ``mdp`` (see the module docstring); observations must be state indices."""
-    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
+def demo_indices(mdp: TabularMDP, demos: Demos) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """States, actions and timesteps ``(N,)`` int64 of the demo steps, checked against ``mdp``.
+
+    Observations and actions must be state and action indices (shape ``(N,)`` or ``(N, 1)``,
+    integer values in range), and no episode may be longer than the horizon: the model has no
+    such steps.
+    """
     obs = _as_indices(demos.observations, "observations", mdp.n_env_states)
-    nxt = _as_indices(demos.next_observations, "next_observations", mdp.n_env_states)
-    act = _as_indices(demos.actions, "actions", A)
-    t = demos.timestep.astype(np.int64)
+    act = _as_indices(demos.actions, "actions", mdp.n_actions)
     lengths = demos.episode_lengths
+    T = mdp.horizon
     if T is not None and lengths.max() > T:
         i = int(np.argmax(lengths))
-        raise MDPError(f"demo episode {i} has {int(lengths[i])} steps, more than the horizon {T}")
+        raise MDPError(f"demo episode {i} has {int(lengths[i])} steps, more than the MDP's horizon {T}: "
+                       "use an MDP with a longer horizon or cut the demos")
+    return obs, act, demos.timestep.astype(np.int64)
+
+
+def demo_counts(mdp: TabularMDP, demos: Demos, *, dtype: torch.dtype = torch.float64) -> DemoCounts:
+    """Count ``demos`` on ``mdp`` (see the module docstring); observations must be state indices.
+
+    An episode that terminated before the model's end needs the absorbing state to spend the
+    remaining steps in: :class:`MDPError` when ``mdp`` has none.
+    """
+    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
+    obs, act, t = demo_indices(mdp, demos)
+    nxt = _as_indices(demos.next_observations, "next_observations", mdp.n_env_states)
+    lengths = demos.episode_lengths
     E = demos.n_episodes
     gamma = mdp.gamma
     w = gamma ** t.astype(np.float64) / E
@@ -93,6 +111,11 @@ def demo_counts(mdp: TabularMDP, demos: Demos, *, dtype: torch.dtype = torch.flo
     np.add.at(counts, (obs, act), w)
     last = demos.episode_ends - 1
     terminated = demos.terminals[last]
+    early = terminated & ((lengths < T) if T is not None else True)
+    if mdp.absorbing is None and early.any():
+        i = int(np.flatnonzero(early)[0])
+        raise MDPError(f"demo episode {i} terminated after {int(lengths[i])} steps, but the MDP has no "
+                       "absorbing state (it models no termination): the demos do not come from this model")
     if mdp.absorbing is not None:
         for L in lengths[terminated]:
             rest = (gamma ** np.arange(L, T)).sum() if T is not None else gamma**L / (1 - gamma)
@@ -151,10 +174,21 @@ def _realised_minus_expected(mdp: TabularMDP, demos: Demos, obs: np.ndarray, act
 
 
 def _as_indices(x: np.ndarray, key: str, n: int) -> np.ndarray:
+    """``x`` ``(N,)`` or ``(N, 1)`` as ``(N,)`` int64 indices in ``0..n-1`` (integral floats are accepted)."""
     arr = np.asarray(x)
-    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
-        raise MDPError(f"demo '{key}' must be 1-D integer state/action indices for a tabular MDP, got {arr.dtype}{arr.shape}")
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise MDPError(f"tabular demos need scalar {key} (shape (N,) or (N, 1)), got shape {arr.shape}")
+    integral = np.issubdtype(arr.dtype, np.integer) or (
+        np.issubdtype(arr.dtype, np.floating) and bool(np.isfinite(arr).all())
+        and bool((arr == np.round(arr)).all())
+    )
+    if not integral:
+        raise MDPError(f"demo '{key}' must be integers (state or action indices of a tabular MDP), "
+                       f"got {arr.dtype}")
     bad = np.flatnonzero((arr < 0) | (arr >= n))
     if bad.size:
-        raise MDPError(f"demo '{key}'[{int(bad[0])}] = {int(arr[bad[0]])} is outside 0..{n - 1}")
+        raise MDPError(f"demo '{key}'[{int(bad[0])}] = {arr[bad[0]]} is outside 0..{n - 1}: tabular demos "
+                       f"need integers in 0..{n - 1} for this MDP")
     return arr.astype(np.int64)

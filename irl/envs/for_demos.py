@@ -113,7 +113,8 @@ def mdp_for_demos(
     """
     if env_id is None:
         if demos.env_id is None:
-            raise MDPError("the demos name no env (metadata env is null): give one (--env on the command line)")
+            raise MDPError("the demos name no env (metadata env is null): pass env_id (and env_kwargs) to "
+                           "mdp_for_demos")
         env_id = registered_env_id(demos.env_id, "the demo file's metadata")
         env_kwargs = demos.env_kwargs if env_kwargs is None else env_kwargs
     env_kwargs = dict(env_kwargs or {})

@@ -1,4 +1,4 @@
-"""The exact tabular model of a gymnasium env.
+"""The exact tabular model of a gymnasium env: the fields behind ``TabularMDP.from_env``.
 
 Two kinds of env have one:
 
@@ -8,22 +8,24 @@ Two kinds of env have one:
   ``P[s][a]`` lists ``(prob, next_state, reward, terminated)``. Entries that share a
   next state are merged; a terminating entry leads to the absorbing state (its reward
   still counts: ``r(s, a) = sum of prob * reward`` over all entries).
+
+:func:`env_fields` returns the keyword arguments of ``TabularMDP(...)``; it sits below
+:mod:`irl.envs.tabular` (it never names the class), so the class's ``from_env`` can call it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import gymnasium
 import numpy as np
 import torch
 
-from irl.envs.tabular import MDPError, TabularMDP
-
-_ROW_SUM_TOL = 1e-6
+from irl.envs.builders import ROW_SUM_TOL, MDPError, fields_from_successor_lists
 
 
-def mdp_from_env(
+def env_fields(
     env: gymnasium.Env | str,
     *,
     env_kwargs: dict[str, Any] | None = None,
@@ -31,35 +33,22 @@ def mdp_from_env(
     discount: float | None = None,
     features: str | np.ndarray | None = "auto",
     dtype: torch.dtype = torch.float64,
-) -> TabularMDP:
-    """The exact ``TabularMDP`` of a tabular gymnasium env (an instance, or an id made with ``env_kwargs``).
+) -> dict[str, Any]:
+    """The ``TabularMDP`` fields of a tabular gymnasium env (an instance, or an id made with ``env_kwargs``).
 
-    Args:
-        env: a gymnasium env (wrapped or not) or an env id such as ``"FrozenLake-v1"``.
-        env_kwargs: keyword arguments for ``gymnasium.make`` when ``env`` is an id.
-        horizon: ``"auto"``: the time limit ``env.spec.max_episode_steps`` (for our own
-            envs, their horizon, or the time limit if shorter); an int: that many steps;
-            None: an infinite-horizon problem (needs ``discount < 1``).
-        discount: the discount factor, or None (undiscounted finite horizon; our own
-            envs keep theirs).
-        features: ``"auto"`` (one-hot states for toy-text, the env's own features for
-            ours), ``"onehot"`` (``(S_env, S_env)`` identity), None, or an array of
-            ``(S_env, F)`` / ``(S_env, A, F)``.
-        dtype: floating dtype of the tensors.
-
-    Raises:
-        MDPError: the env has no exact tabular model, or no horizon nor discount is known.
+    Arguments and errors as ``TabularMDP.from_env`` (also ``irl.envs.mdp_from_env``), which
+    builds the MDP from these fields.
     """
     if isinstance(env, str):
         made = gymnasium.make(env, **(env_kwargs or {}))
         try:
-            return mdp_from_env(made, horizon=horizon, discount=discount, features=features, dtype=dtype)
+            return env_fields(made, horizon=horizon, discount=discount, features=features, dtype=dtype)
         finally:
             made.close()
     if env_kwargs:
         raise TypeError("env_kwargs is only used with an env id; got an env instance")
     if not isinstance(env, gymnasium.Env):
-        raise TypeError(f"mdp_from_env needs a gymnasium env or an env id, got {type(env).__name__}")
+        raise TypeError(f"the model of an env needs a gymnasium env or an env id, got {type(env).__name__}")
     unwrapped = env.unwrapped
     spec = env.spec or unwrapped.spec
     time_limit = spec.max_episode_steps if spec is not None else None
@@ -79,7 +68,7 @@ def mdp_from_env(
         if features != "auto":
             phi = _feature_array(features, mdp.n_env_states, mdp.n_actions)
             changes["features"] = None if phi is None else mdp.pad_states(torch.as_tensor(phi, dtype=dtype))
-        return mdp.replace(**changes) if changes else mdp
+        return {**{f.name: getattr(mdp, f.name) for f in dataclasses.fields(mdp)}, **changes}
 
     if hasattr(unwrapped, "P"):
         return _from_transition_table(unwrapped, spec, horizon, time_limit, discount, features, dtype)
@@ -99,7 +88,7 @@ def _from_transition_table(
     discount: float | None,
     features: Any,
     dtype: torch.dtype,
-) -> TabularMDP:
+) -> dict[str, Any]:
     """Read a toy-text table ``P[s][a] = [(prob, next_state, reward, terminated), ...]``."""
     if getattr(unwrapped, "fickle_passenger", False):
         raise MDPError(
@@ -133,7 +122,7 @@ def _from_transition_table(
             succ_lists.append(row)
 
     initial = np.asarray(getattr(unwrapped, "initial_state_distrib", None), dtype=np.float64)
-    if initial.shape != (S,) or (initial < 0).any() or abs(initial.sum() - 1.0) > _ROW_SUM_TOL:
+    if initial.shape != (S,) or (initial < 0).any() or abs(initial.sum() - 1.0) > ROW_SUM_TOL:
         raise MDPError(f"env.unwrapped.initial_state_distrib must be a distribution over {S} states")
 
     if horizon == "auto":
@@ -150,7 +139,7 @@ def _from_transition_table(
         if spec is not None
         else {"env_class": f"{type(unwrapped).__module__}.{type(unwrapped).__qualname__}"}
     )
-    return TabularMDP._from_successor_lists(
+    return fields_from_successor_lists(
         succ_lists,
         S,
         A,

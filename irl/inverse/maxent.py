@@ -16,9 +16,10 @@ values or the gradient stops the fit with :class:`irl._checks.NonFiniteError`.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -29,14 +30,15 @@ from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
 from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
-from irl.inverse.maxent_objective import demo_log_likelihood, maxent_objective
+from irl.inverse.maxent_objective import literal_log_likelihood, maxent_objective
 from irl.rewards import LinearReward, TabularReward, make_reward
+from irl.solvers import feature_expectations, soft_value_iteration
 from irl.solvers.tabular_common import cpu_threads_for
 
 REWARD_KINDS = ("linear", "tabular", "tabular-state", "mlp")
 
 
-@dataclass
+@dataclass(frozen=True)
 class MaxEntConfig:
     """Settings of exact MaxEnt IRL; the CLI builds one from its flags."""
 
@@ -82,7 +84,7 @@ class MaxEntConfig:
                              f"{self.plateau_steps}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype!r}")
-        self.hidden = tuple(int(h) for h in self.hidden)
+        object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))  # JSON gives a list
 
 
 @dataclass
@@ -120,7 +122,7 @@ def fit(
         overrides["reward"] = reward
     if seed is not None:
         overrides["seed"] = seed
-    cfg = MaxEntConfig(**{**asdict(config or MaxEntConfig()), **overrides})  # validates
+    cfg = dataclasses.replace(config if config is not None else MaxEntConfig(), **overrides)  # validates
     dtype = DTYPES[cfg.dtype]
     work_mdp, counts = working_copies(mdp, demos, cfg.dtype, cfg.device)
 
@@ -153,9 +155,9 @@ def fit(
         entry = {
             "iteration": len(log),
             "objective": float(ev.value),
-            "log_likelihood": float(demo_log_likelihood(ev.solution, counts)),
+            "log_likelihood": float(literal_log_likelihood(ev.solution, counts)),
             "grad_norm": float(torch.sqrt(sum((p.grad**2).sum() for p in params))),
-            "feature_gap": _feature_gap(features, counts.counts, ev.visitation, mdp.n_env_states),
+            "feature_gap": _feature_gap(features, counts.counts, ev.visitation),
         }
         evaluate.last = entry  # type: ignore[attr-defined]
         return float(-ev.value) + float(penalty.detach() if params else 0.0), grad_max
@@ -203,7 +205,7 @@ def _stop_message(reason: str, cfg: MaxEntConfig, iterations: int, grad_max: flo
     steps = "Adam steps" if cfg.reward == "mlp" else "L-BFGS iterations"
     extra = " (a deliberate early stop for the MLP: longer runs can overfit)" if cfg.reward == "mlp" else ""
     return (f"not converged: stopped at the cap max_iters={cfg.max_iters} {steps}{extra} with {grad} > grad_tol "
-            f"{cfg.grad_tol:g}; to go on, raise it: --algo-kwargs '{{\"max_iters\": {2 * cfg.max_iters}}}'")
+            f"{cfg.grad_tol:g}; to go on, raise it (e.g. max_iters={2 * cfg.max_iters})")
 
 
 def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) -> np.ndarray | None:
@@ -301,8 +303,6 @@ def _adam(model, evaluate, cfg, log, callback) -> tuple[str, int, float]:
 
 
 def _final_policy(mdp: TabularMDP, table: torch.Tensor) -> torch.Tensor:
-    from irl.solvers import soft_value_iteration
-
     return soft_value_iteration(mdp.to("cpu", torch.float64), table).policy
 
 
@@ -312,13 +312,8 @@ def _feature_matrix(mdp: TabularMDP) -> torch.Tensor | None:
     return mdp.features.to("cpu", torch.float64)
 
 
-def _feature_gap(features, counts: torch.Tensor, D: torch.Tensor, n_env: int) -> float:
+def _feature_gap(features: torch.Tensor | None, counts: torch.Tensor, D: torch.Tensor) -> float:
     """‖μ_demo − μ_model‖₂ in the MDP's features (state or state-action); nan without features."""
     if features is None:
         return float("nan")
-    diff = (counts - D).to("cpu", torch.float64)
-    if features.ndim == 2:
-        mu = features.T @ diff.sum(-1)
-    else:
-        mu = torch.einsum("saf,sa->f", features, diff)
-    return float(mu.norm())
+    return float(feature_expectations(features, (counts - D).to("cpu", torch.float64)).norm())

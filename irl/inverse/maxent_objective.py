@@ -73,8 +73,12 @@ def maxent_objective(
     return MaxEntEvaluation(data_term - value_term, grad, solution, D)
 
 
-def demo_log_likelihood(solution: ValueResult, demos: DemoCounts) -> torch.Tensor:
-    """Literal ``(1/E) Σ_i Σ_t log π_t(a_t | s_t)`` of the demo steps, a 0-d tensor (no discounting)."""
+def literal_log_likelihood(solution: ValueResult, demos: DemoCounts) -> torch.Tensor:
+    """Literal ``(1/E) Σ_i Σ_t log π_t(a_t | s_t)`` of the demo steps, a 0-d tensor (no discounting).
+
+    MaxEnt's log entry ``log_likelihood``; the objective is its ``γ^t``-weighted form. (The
+    metric :func:`irl.metrics.demo_log_likelihood` scores any policy from the raw demos.)
+    """
     logp = solution.log_policy
     if logp.ndim == 3:
         steps = logp[demos.timesteps, demos.states, demos.actions]

@@ -25,7 +25,7 @@ that mass counts the plan's first ``L`` steps only; the plan is optimal for all 
 steps, which over the first ``L`` is feasible but not always best, so ``ξ`` is then a
 lower bound.
 
-``margins`` holds the structured slack ``ξ(w) = max_μ (Fᵀw + l)ᵀμ − (Fᵀw + l)ᵀμ_D``
+``slacks`` holds the structured slack ``ξ(w) = max_μ (Fᵀw + l)ᵀμ − (Fᵀw + l)ᵀμ_D``
 per iteration: 0 when the demonstrated behaviour is optimal for ``Fᵀw + l``, i.e.
 beats every alternative by at least its loss. With state features ``f(s)`` no ``w``
 can separate actions of the same effect (a move into a wall and "stay"), nor the
@@ -35,10 +35,11 @@ features ``f(s, a)`` make every action count.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -48,13 +49,12 @@ from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
 from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
-from irl.inverse.max_margin import feature_expectations, linear_reward, optimal_policy, require_features
-from irl.solvers import hard_value_iteration, reward_table, visitation
+from irl.inverse.feature_matching import linear_reward, optimal_policy, require_features
+from irl.solvers import feature_expectations, hard_value_iteration, reward_table, visitation
 from irl.solvers.tabular_common import cpu_threads_for
 
 
-
-@dataclass
+@dataclass(frozen=True)
 class MMPConfig:
     """Settings of maximum margin planning; the CLI builds one from its flags."""
 
@@ -77,6 +77,22 @@ class MMPConfig:
     device: str = "cpu"
     """Device of those passes: "cpu" or "cuda"."""
 
+    def __post_init__(self) -> None:
+        if not self.l2 >= 0:
+            raise ValueError(f"l2 must be >= 0, got {self.l2}")
+        if not self.margin >= 0:
+            raise ValueError(f"margin must be >= 0, got {self.margin}")
+        if not self.step_size > 0:
+            raise ValueError(f"step_size must be > 0, got {self.step_size}")
+        if self.max_iters < 1:
+            raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
+        if not self.tol >= 0:
+            raise ValueError(f"tol must be >= 0, got {self.tol}")
+        if self.patience < 1:
+            raise ValueError(f"patience must be >= 1, got {self.patience}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+
 
 @dataclass
 class MMPResult(InverseResult):
@@ -94,7 +110,8 @@ class MMPResult(InverseResult):
         config: the settings used.
         w: ``(F,)`` the best iterate (lowest objective).
         weights: ``(K, F)`` the iterate ``w_k`` evaluated at each iteration.
-        margins: the structured slack ``ξ(w_k)`` per iteration (module docstring).
+        slacks: the structured slack ``ξ(w_k)`` per iteration (module docstring); 0 when the demos
+            beat every alternative by its loss. (Not a margin: MMP's margin is the loss ``l``.)
         objectives: ``c(w_k)`` per iteration.
         expert_features: ``(F,)`` ``F μ_D``.
         loss: ``(S, A)`` numpy loss table ``l`` (0 on the absorbing state).
@@ -103,7 +120,7 @@ class MMPResult(InverseResult):
     config: MMPConfig
     w: np.ndarray
     weights: np.ndarray
-    margins: list[float]
+    slacks: list[float]
     objectives: list[float]
     expert_features: np.ndarray
     loss: np.ndarray
@@ -178,8 +195,7 @@ def fit(
         config: all settings (:class:`MMPConfig`); ``overrides`` replace its fields.
         callback: called with each iteration's log entry.
     """
-    cfg = MMPConfig(**{**asdict(config or MMPConfig()), **overrides})
-    _check_config(cfg)
+    cfg = dataclasses.replace(config if config is not None else MMPConfig(), **overrides)  # validates
     with cpu_threads_for(mdp):
         return _fit(mdp, demos, cfg, callback)
 
@@ -208,7 +224,7 @@ def _fit(
     radius = float((plan(w)[0] - mu_demo).norm()) / cfg.l2 if cfg.l2 > 0 else math.inf
 
     weights: list[np.ndarray] = []
-    margins: list[float] = []
+    slacks: list[float] = []
     objectives: list[float] = []
     log: list[dict[str, float]] = []
     best_w, best = w.clone(), math.inf
@@ -222,7 +238,7 @@ def _fit(
         step = cfg.step_size / math.sqrt(k + 1)
         obj = float(objective)
         weights.append(w.cpu().double().numpy().copy())
-        margins.append(float(slack))
+        slacks.append(float(slack))
         objectives.append(obj)
         entry = {
             "iteration": k,
@@ -253,7 +269,7 @@ def _fit(
         policy=policy,
         log=log,
         converged=converged,
-        iterations=len(margins),
+        iterations=len(slacks),
         seconds=time.perf_counter() - start,
         stop_reason="plateau" if converged else "max_iters",
         stop_message=(
@@ -261,11 +277,11 @@ def _fit(
             if converged else
             f"not converged: stopped at the cap max_iters={cfg.max_iters} while the objective still improved by "
             f"more than tol {cfg.tol:g} over {cfg.patience} iterations: raise max_iters "
-            f"(--algo-kwargs '{{\"max_iters\": {2 * cfg.max_iters}}}')"),
+            f"(e.g. max_iters={2 * cfg.max_iters})"),
         config=cfg,
         w=w_final,
         weights=np.stack(weights),
-        margins=margins,
+        slacks=slacks,
         objectives=objectives,
         expert_features=mu_demo.cpu().double().numpy(),
         loss=loss.cpu().double().numpy(),
@@ -276,20 +292,3 @@ def _reward(features: torch.Tensor, w: torch.Tensor, n_actions: int) -> torch.Te
     """``(S, A)`` reward ``f(s[, a]) · w`` (state features repeated over actions)."""
     r = features @ w
     return r[:, None].expand(-1, n_actions) if r.ndim == 1 else r
-
-
-def _check_config(cfg: MMPConfig) -> None:
-    if not cfg.l2 >= 0:
-        raise ValueError(f"l2 must be >= 0, got {cfg.l2}")
-    if not cfg.margin >= 0:
-        raise ValueError(f"margin must be >= 0, got {cfg.margin}")
-    if not cfg.step_size > 0:
-        raise ValueError(f"step_size must be > 0, got {cfg.step_size}")
-    if cfg.max_iters < 1:
-        raise ValueError(f"max_iters must be >= 1, got {cfg.max_iters}")
-    if not cfg.tol >= 0:
-        raise ValueError(f"tol must be >= 0, got {cfg.tol}")
-    if cfg.patience < 1:
-        raise ValueError(f"patience must be >= 1, got {cfg.patience}")
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {cfg.dtype!r}")

@@ -8,7 +8,8 @@ registered fit function has the signature
 and its result is an :class:`irl.inverse.common.InverseResult` (``reward_model``,
 ``reward_table`` numpy ``(n_env_states, A)``, ``policy``, ``log``, ``converged``,
 ``iterations``, ``seconds``, ``config``) plus the algorithm's own fields. Algorithms
-with a margin per iteration also expose ``margins``.
+with a margin per iteration also expose ``margins`` (apprenticeship learning); maximum margin
+planning exposes its structured slack per iteration as ``slacks``.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ class Algorithm:
         config: name of the config dataclass in ``module``.
         fit: name of the fit function in ``module``.
         defaults: overrides of the config's own defaults for this name (e.g. deep-maxent
-            is maxent with ``reward="mlp"``).
+            is maxent with ``reward="mlp"``, max-margin is apprenticeship learning with
+            ``variant="max-margin"``).
     """
 
     name: str
@@ -82,12 +84,12 @@ register(Algorithm(
 register(Algorithm(
     "projection",
     "apprenticeship learning by feature matching, projection variant (Abbeel & Ng 2004)",
-    "irl.inverse.max_margin", "ProjectionConfig",
+    "irl.inverse.apprenticeship", "ApprenticeshipConfig", defaults=(("variant", "projection"),),
 ))
 register(Algorithm(
     "max-margin",
     "apprenticeship learning by feature matching, max-margin QP variant (Abbeel & Ng 2004)",
-    "irl.inverse.max_margin", "MaxMarginConfig",
+    "irl.inverse.apprenticeship", "ApprenticeshipConfig", defaults=(("variant", "max-margin"),),
 ))
 register(Algorithm(
     "mmp",

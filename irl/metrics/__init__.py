@@ -11,7 +11,6 @@ from irl.metrics.correlation import pearson_distance, weighted_pearson, weighted
 from irl.metrics.demo_stats import (
     demo_log_likelihood,
     demo_visitation,
-    expected_features,
     feature_expectation_gap,
 )
 from irl.metrics.epic import canonical_rewards, epic_distance, reward_correlations
@@ -29,7 +28,6 @@ __all__ = [
     "demo_visitation",
     "epic_distance",
     "epic_distance_samples",
-    "expected_features",
     "feature_expectation_gap",
     "normalized_regret",
     "pearson_distance",

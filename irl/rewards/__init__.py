@@ -2,8 +2,9 @@
 
 Every model is a ``torch.nn.Module`` with ``forward(obs, act, next_obs) -> (N,)``,
 ``table(mdp) -> (n_env_states, A)`` (differentiable, for exact tabular algorithms),
-``spec()`` (JSON to rebuild it), and ``uses_action`` / ``uses_next_state``. This layer
-imports ``irl.envs`` only.
+``spec()`` (JSON to rebuild it), and ``uses_action`` / ``uses_next_state``.
+:class:`RewardFn` is the one seam between a model and whatever learns from it (env-form
+batches ``(obs, act, next_obs, terminated) -> (N,)``). This layer imports ``irl.envs`` only.
 """
 
 from irl.rewards.base import RewardFormatError, RewardModel
@@ -16,6 +17,7 @@ from irl.rewards.models import (
     make_reward,
     reward_from_spec,
 )
+from irl.rewards.seam import RewardFn
 from irl.rewards.shaped import shaping_table
 from irl.rewards.wrapper import LearnedRewardWrapper
 
@@ -23,6 +25,7 @@ __all__ = [
     "LearnedRewardWrapper",
     "LinearReward",
     "MLPReward",
+    "RewardFn",
     "RewardFormatError",
     "RewardModel",
     "ShapedReward",

@@ -6,10 +6,9 @@ from typing import Any, SupportsFloat
 
 import gymnasium
 import numpy as np
-import torch
-from gymnasium import spaces
 
 from irl.rewards.base import RewardModel
+from irl.rewards.seam import RewardFn
 
 __all__ = ["LearnedRewardWrapper"]
 
@@ -19,18 +18,16 @@ class LearnedRewardWrapper(gymnasium.Wrapper):
 
     Works with Discrete observations (state indices, for tabular models) and Box
     observations, and with Discrete and Box actions. Each step evaluates the model on
-    a batch of one, without gradients. With ``use_terminated`` (default) a model that
-    takes a ``terminated`` mask (ShapedReward) gets it, so ``h`` of a terminal state is 0.
-    Any RL library that trains on a gymnasium env can then train on the learned reward.
+    a batch of one through :class:`irl.rewards.seam.RewardFn`, without gradients. With
+    ``use_terminated`` (default) a model that takes a ``terminated`` mask (ShapedReward)
+    gets it, so ``h`` of a terminal state is 0. Any RL library that trains on a gymnasium
+    env can then train on the learned reward.
     """
 
     def __init__(self, env: gymnasium.Env, model: RewardModel, *, use_terminated: bool = True) -> None:
         super().__init__(env)
-        for name, space in (("observation", env.observation_space), ("action", env.action_space)):
-            if not isinstance(space, (spaces.Discrete, spaces.Box)):
-                raise TypeError(f"LearnedRewardWrapper supports Discrete or Box {name} spaces, "
-                                f"got {type(space).__name__}")
         self.model = model
+        self.reward_fn = RewardFn(model, env.observation_space, env.action_space)
         self.use_terminated = use_terminated
         self._obs: Any = None
 
@@ -51,17 +48,6 @@ class LearnedRewardWrapper(gymnasium.Wrapper):
 
     def learned_reward(self, obs: Any, action: Any, next_obs: Any, terminated: bool = False) -> float:
         """Returns the model's reward for one transition, as a Python float."""
-        extra = {}
-        if self.use_terminated and self.model.accepts_terminated:
-            extra["terminated"] = torch.tensor([bool(terminated)], device=self.model.device)
-        with torch.no_grad():
-            r = self.model(self._as_batch(obs, self.observation_space), self._as_batch(action, self.action_space),
-                           self._as_batch(next_obs, self.observation_space), **extra)
-        return float(r.reshape(-1)[0])
-
-    def _as_batch(self, x: Any, space: spaces.Space) -> torch.Tensor:
-        """Returns ``x`` as a batch of one: ``(1,)`` int64 for Discrete, ``(1, *shape)`` float for Box."""
-        if isinstance(space, spaces.Discrete):
-            return torch.tensor([int(x)], dtype=torch.int64, device=self.model.device)
-        arr = np.asarray(x, dtype=np.float64).reshape(1, *space.shape)
-        return torch.as_tensor(arr, dtype=self.model.dtype, device=self.model.device)
+        done = bool(terminated) and self.use_terminated
+        return float(self.reward_fn(np.asarray(obs)[None], np.asarray(action)[None], np.asarray(next_obs)[None],
+                                    np.asarray([done]))[0])

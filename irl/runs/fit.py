@@ -35,10 +35,12 @@ import torch
 
 import irl
 from irl._checks import check_finite
+from irl._json import to_jsonable
 from irl._progress import progress as progress_reporter
 from irl.data import Demos, registered_env_id
 from irl.envs import TabularMDP, mdp_for_demos
 from irl.inverse.registry import get_algorithm
+from irl.runs.configs import ConfigError, make_config
 from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
 from irl.solvers.tabular_common import cpu_threads_for
 
@@ -119,6 +121,8 @@ def run_fit(
         raise FitError("--device cuda: no CUDA device is available")
     demos_path = Path(demos_path)
     demos = load_demos(demos_path, check_env=False)  # mdp_for_demos checks them against the env it uses
+    if env_id is None and demos.env_id is None:
+        raise FitError("the demo file names no env (its metadata env is null): name one (irl fit --env ID)")
     mdp = mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs)
     env_from = "demos" if env_id is None else "--env"
     if env_id is None:
@@ -168,8 +172,10 @@ def run_fit(
         )
         if not result.converged:
             notes.append(f"{algo} {result.stop_message}")
-        if getattr(result, "margins", None) is not None:
-            metrics["final_margin"] = float(result.margins[-1]) if len(result.margins) else None
+        for name in ("margin", "slack"):  # apprenticeship learning's margins t, MMP's structured slacks ξ
+            values = getattr(result, f"{name}s", None)
+            if values is not None:
+                metrics[f"final_{name}"] = float(values[-1]) if len(values) else None
         run_config = {
             "irl_version": irl.__version__,
             "created": datetime.now().isoformat(timespec="seconds"),
@@ -182,7 +188,7 @@ def run_fit(
             "algo": algo,
             "seed": seed,
             "device": device,
-            "algo_config": _jsonable_config(config),
+            "algo_config": to_jsonable(dataclasses.asdict(config)),
         }
         run_dir = _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, result.log or log, mdp)
     except BaseException:
@@ -227,35 +233,20 @@ def evaluate_fit(mdp: TabularMDP, demos: Demos, table: np.ndarray, policy: torch
 def _make_config(algorithm, mdp: TabularMDP, *, seed: int, device: str, algo_kwargs: dict[str, Any]) -> Any:
     cls = algorithm.config_class()
     fields = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(algo_kwargs) - fields)
-    if unknown:
-        raise FitError(f"--algo-kwargs: unknown setting(s) {unknown} for {algorithm.name}; known: {sorted(fields)}")
-    values: dict[str, Any] = {}
-    if "seed" in fields:
-        values["seed"] = seed
-    if "device" in fields:
-        values["device"] = device
-    elif device != "cpu":
-        raise FitError(f"--algo {algorithm.name} runs on the CPU only")
-    if "reward" in fields and "reward" not in dict(algorithm.defaults):
-        values["reward"] = default_reward_kind(mdp)
-    values.update(algo_kwargs)
+    if "device" not in fields and device != "cpu":
+        raise FitError(f"{algorithm.name} runs on the CPU only")
+    given: dict[str, Any] = {"seed": seed, "device": device, **dict(algorithm.defaults)}
+    if "reward" in fields and "reward" not in given:
+        given["reward"] = default_reward_kind(mdp)
     try:
-        return algorithm.make_config(**values)
-    except (TypeError, ValueError) as exc:
-        raise FitError(f"--algo-kwargs: {exc}") from None
-
-
-def _jsonable_config(config: Any) -> dict[str, Any]:
-    from irl.cli.common import to_jsonable
-
-    return to_jsonable(dataclasses.asdict(config))
+        return make_config(cls, algo_kwargs, given=given, what=algorithm.name)
+    except ConfigError as exc:
+        raise FitError(str(exc)) from None
 
 
 def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log, mdp) -> Path:
     """Write the run folder atomically; returns where it ended up (``run_dir``, or ``run_dir-2`` if
     ``run_dir`` was filled meanwhile)."""
-    from irl.cli.common import to_jsonable
     from irl.rewards import save_reward
 
     with atomic_run_dir(run_dir) as staged:
@@ -273,11 +264,12 @@ def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log,
 
             true = None if mdp.reward is None else mdp.env_states(mdp.reward).cpu().numpy()
             plot_reward_grid(tmp / "reward.png", mdp.grid_shape, table, true, title=run_config["algo"])
-        margins = getattr(result, "margins", None)
-        if margins is not None and len(margins):
-            from irl.runs.plots import plot_margins
+        for name, label in (("margins", "margin t"), ("slacks", "structured slack ξ")):
+            values = getattr(result, name, None)
+            if values is not None and len(values):
+                from irl.runs.plots import plot_margins
 
-            plot_margins(tmp / "margin.png", margins, title=run_config["algo"])
+                plot_margins(tmp / "margin.png", values, title=run_config["algo"], label=label)
     return staged.final
 
 

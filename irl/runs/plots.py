@@ -69,12 +69,13 @@ def _reward_grid_figure(grid_shape: tuple[int, int], learned: np.ndarray, true: 
     return fig
 
 
-def plot_margins(path: str | os.PathLike[str], margins: Sequence[float], *, title: str = "") -> None:
-    """The margin ``t`` per iteration of a max-margin method (log y axis if all are > 0, else linear)."""
-    _save(_margins_figure(margins, title=title), path)
+def plot_margins(path: str | os.PathLike[str], margins: Sequence[float], *, title: str = "",
+                 label: str = "margin t") -> None:
+    """The margin per iteration of a margin method, ``label`` on the y axis (log if all are > 0, else linear)."""
+    _save(_margins_figure(margins, title=title, label=label), path)
 
 
-def _margins_figure(margins: Sequence[float], *, title: str):
+def _margins_figure(margins: Sequence[float], *, title: str, label: str = "margin t"):
     from matplotlib import ticker
 
     plt = _figure()
@@ -83,7 +84,7 @@ def _margins_figure(margins: Sequence[float], *, title: str):
     ax.plot(np.arange(len(values)), values, marker="o", ms=3)
     ax.set_xlabel("iteration")
     ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
-    ax.set_ylabel("margin t")
+    ax.set_ylabel(label)
     if values.size and np.all(np.isfinite(values) & (values > 0)):
         # Log axis with limits on the 1-2-5 ladder, so at least two labelled ticks show
         # even when the margins stay within one decade (or are all equal).

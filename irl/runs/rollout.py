@@ -165,7 +165,7 @@ def _run_env(run_config: dict[str, Any], run_dir: Path, env_kwargs: dict[str, An
 def _check_policy_fits(policy: nn.Module, env: gym.Env) -> None:
     """Raises GenerateError unless the policy's spec (if it records one) matches the env's spaces."""
     spec = policy.spec() if hasattr(policy, "spec") else {}
-    from irl.solvers._rollout import space_spec
+    from irl.solvers.spaces import space_spec
 
     for key, space in (("observation", env.observation_space), ("action", env.action_space)):
         want = spec.get(key)

@@ -28,6 +28,7 @@ import torch
 
 from irl._checks import NonFiniteError, check_finite
 from irl.envs.tabular import TabularMDP
+from irl.solvers.soft_bellman import soft_backup, soft_policy, soft_value
 from irl.solvers.tabular_common import default_tol, expected_next, operators_for, reward_table
 
 
@@ -59,17 +60,9 @@ class ValueResult:
         return torch.log(self.policy)
 
 
-def _soft_backup(q: torch.Tensor, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``V = α logsumexp(Q/α)`` ``(S,)`` and ``π = softmax(Q/α)`` ``(S, A)`` from one exp pass."""
-    m = q.amax(dim=-1, keepdim=True)
-    e = torch.exp((q - m) / temperature)
-    z = e.sum(dim=-1, keepdim=True)
-    v = m.squeeze(-1) + temperature * torch.log(z.squeeze(-1))
-    return v, e / z
-
-
 def _hard_backup(q: torch.Tensor, tie_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """``V = max_a Q`` and the greedy policy, uniform over actions within ``tie_tol`` of the max."""
+    """``V = max_a Q`` ``(S,)`` and the greedy policy ``(S, A)``, uniform over the actions within
+    ``tie_tol`` of the max."""
     v = q.amax(dim=-1)
     best = (q >= v.unsqueeze(-1) - tie_tol).to(q.dtype)
     return v, best / best.sum(dim=-1, keepdim=True)
@@ -97,14 +90,8 @@ def soft_value_iteration(
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
-    return _value_iteration(mdp, reward, lambda q: _soft_backup(q, temperature), temperature, tol, max_iters)
-
-
-def _soft_value(q: torch.Tensor, temperature: float) -> torch.Tensor:
-    """``V = α logsumexp(Q/α)`` over the last axis, without the policy."""
-    if temperature == 1.0:
-        return torch.logsumexp(q, dim=-1)
-    return temperature * torch.logsumexp(q / temperature, dim=-1)
+    r = reward_table(mdp, reward)
+    return _value_iteration(mdp, r, temperature=temperature, tie_tol=0.0, tol=tol, max_iters=max_iters)
 
 
 def hard_value_iteration(
@@ -113,27 +100,40 @@ def hard_value_iteration(
     """Optimal Q, V and a greedy policy (ties split uniformly) of ``reward`` on ``mdp``."""
     r = reward_table(mdp, reward)
     tie_tol = (1e-9 if r.dtype == torch.float64 else 1e-4) * max(1.0, float(r.abs().max()))
-    return _value_iteration(mdp, r, lambda q: _hard_backup(q, tie_tol), 0.0, tol, max_iters)
+    return _value_iteration(mdp, r, temperature=0.0, tie_tol=tie_tol, tol=tol, max_iters=max_iters)
 
 
-def _value_iteration(mdp, reward, backup, temperature, tol, max_iters) -> ValueResult:
-    r = reward_table(mdp, reward)
+def _value_iteration(
+    mdp: TabularMDP,
+    r: torch.Tensor,
+    *,
+    temperature: float,
+    tie_tol: float,
+    tol: float | None,
+    max_iters: int,
+) -> ValueResult:
+    """The backward pass for the reward table ``r`` ``(S, A)``: soft at ``temperature`` > 0
+    (:func:`irl.solvers.soft_bellman.soft_backup`), hard (greedy, ties within ``tie_tol``) at 0."""
     check_finite("reward given to value iteration", r)
     P, _ = operators_for(mdp, r)
     S, A = r.shape
     gamma = mdp.gamma
     absorbing = mdp.absorbing
+    soft = temperature > 0
+
+    def backup(q: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return soft_backup(q, temperature) if soft else _hard_backup(q, tie_tol)
+
     if mdp.horizon is not None:
         T = mdp.horizon
         q = r.new_empty(T, S, A)
         v = r.new_empty(T, S)
         pi = r.new_empty(T, S, A)
         v_next = r.new_zeros(S)
-        soft = temperature > 0
         for t in range(T - 1, -1, -1):
             torch.add(r, expected_next(P, v_next, A), alpha=gamma, out=q[t])
             if soft:  # only V in the loop; the policy of all steps in one batched softmax below
-                v[t] = _soft_value(q[t], temperature)
+                v[t] = soft_value(q[t], temperature)
             else:
                 v[t], pi[t] = backup(q[t])
             if absorbing is not None:
@@ -151,7 +151,7 @@ def _value_iteration(mdp, reward, backup, temperature, tol, max_iters) -> ValueR
             if absorbing is not None:
                 pi[:, absorbing] = 1.0 / A
         elif soft:  # float32: V's rounding is too coarse at large |V|/α; shift by the row max
-            torch.softmax(q if temperature == 1.0 else q / temperature, dim=-1, out=pi)
+            pi = soft_policy(q, temperature)
         # A finite reward can still overflow V (e.g. float32 over a long horizon): one check at the end.
         check_finite("value V of value iteration", v)
         return ValueResult(q, v, pi, temperature, T, True)

@@ -10,6 +10,10 @@ An absorbing state keeps its mass, so totals hold for terminating tasks too.
 With a finite horizon, ``initial`` may also be ``(T, S)``: mass injected at each
 step, ``d_t ← d_t + initial[t]`` (signed mass is allowed). Exact MaxEnt IRL uses
 this to remove the steps that truncated demonstrations never reached.
+
+Feature expectations are a visitation seen through the features,
+``μ = Σ_{s,a} D(s, a) φ(s[, a])`` (:func:`feature_expectations`): the same function
+serves the demos' counts and a policy's visitation.
 """
 
 from __future__ import annotations
@@ -53,6 +57,26 @@ def state_visitation(
     """Per-step state distributions ``(T, S)`` (finite horizon), or discounted state visitation ``(S,)``."""
     D, per_step = _forward(mdp, policy, initial, tol, keep_states=mdp.horizon is not None)
     return per_step if mdp.horizon is not None else D.sum(-1)
+
+
+def feature_expectations(features: torch.Tensor, visitation: torch.Tensor) -> torch.Tensor:
+    """``μ = Σ_{s,a} D(s, a) φ(s[, a])`` ``(F,)`` from features ``(S, F)`` or ``(S, A, F)`` and ``D (S, A)``.
+
+    Abbeel & Ng 2004, Sec. 2 (feature expectations); Ziebart et al. 2008, eq. 1. With ``D`` a
+    (discounted) visitation the expectation is exact; with the demos' ``γ^t``-weighted counts it is
+    their empirical estimate. The result follows ``D``'s dtype and device.
+    """
+    if visitation.ndim != 2 or features.ndim not in (2, 3) or features.shape[0] != visitation.shape[0] or (
+        features.ndim == 3 and features.shape[1] != visitation.shape[1]
+    ):
+        raise ValueError(
+            f"features must be (S, F) or (S, A, F) and visitation (S, A); got {tuple(features.shape)} "
+            f"and {tuple(visitation.shape)}"
+        )
+    phi = features.to(visitation.dtype)
+    if phi.ndim == 2:
+        return visitation.sum(-1) @ phi
+    return torch.einsum("sa,saf->f", visitation, phi)
 
 
 def _forward(mdp, policy, initial, tol, keep_states):

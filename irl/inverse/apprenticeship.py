@@ -1,4 +1,4 @@
-"""Apprenticeship learning by feature matching (Abbeel & Ng 2004), max-margin and projection variants.
+"""Apprenticeship learning by feature matching (Abbeel & Ng 2004), projection and max-margin variants.
 
 Abbeel & Ng, "Apprenticeship Learning via Inverse Reinforcement Learning", ICML 2004,
 Sec. 3. The reward is linear, ``R(s, a) = w · φ(s[, a])``, and a policy is judged by
@@ -8,18 +8,20 @@ its feature expectations ``μ(π) = E[Σ_t γ^t φ(s_t[, a_t])]``. Starting from
 ``π⁽ⁱ⁺¹⁾``, optimal for ``w⁽ⁱ⁾ · φ``:
 
 - max-margin (Sec. 3, step 2): ``max_{t, w} t  s.t.  wᵀμ_E ≥ wᵀμ⁽ʲ⁾ + t ∀j,
-  ‖w‖₂ ≤ 1``, a second-order cone program solved by cvxpy (Clarabel by default);
-  ``t`` is then the distance from ``μ_E`` to the convex hull of the ``μ⁽ʲ⁾``;
+  ‖w‖₂ ≤ 1``, a second-order cone program solved by cvxpy (Clarabel by default;
+  :mod:`irl.inverse.feature_qp`); ``t`` is then the distance from ``μ_E`` to the convex
+  hull of the ``μ⁽ʲ⁾``;
 - projection (Sec. 3.1): ``μ̄`` is moved to the orthogonal projection of ``μ_E`` onto
   the line through ``μ̄`` and the newest ``μ⁽ʲ⁾``; ``w = μ_E − μ̄``, ``t = ‖w‖₂``.
   The step is clipped to the segment, which keeps ``μ̄`` a mixture of the policies
   and ``t`` non-increasing even when ``μ_E`` is out of reach (finite, noisy demos).
 
-At the end, the mixture weights ``λ`` over the policies that bring ``Σ_j λ_j μ⁽ʲ⁾``
-closest to ``μ_E`` come from a small QP (Sec. 3, end); its gap is ``≤ ε`` on
-convergence. ``μ_E`` comes from the demos' ``γ^t``-weighted counts and every
-``μ(π)`` exactly from :func:`irl.solvers.visitation` started from the demos' own
-start mass (:mod:`irl.envs.demo_counts`), so both count the same steps.
+``ApprenticeshipConfig.variant`` picks one. At the end, the mixture weights ``λ`` over the
+policies that bring ``Σ_j λ_j μ⁽ʲ⁾`` closest to ``μ_E`` come from a small QP (Sec. 3, end);
+its gap is ``≤ ε`` on convergence, and :func:`irl.inverse.feature_matching.mixture_policy`
+turns the mixture into one Markov policy. ``μ_E`` comes from the demos' ``γ^t``-weighted
+counts and every ``μ(π)`` exactly from :func:`irl.solvers.visitation` started from the
+demos' own start mass (:mod:`irl.envs.demo_counts`), so both count the same steps.
 
 A run that cannot progress stops early with ``stop_reason="stalled"``: the optimal
 policy of the current ``w`` does no better than the policies already found, which
@@ -28,9 +30,10 @@ means no policy reaches ``μ_E`` (e.g. few demos on a stochastic MDP); raise ``�
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -40,19 +43,25 @@ from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
 from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
-from irl.rewards import LinearReward, make_reward
-from irl.solvers import hard_value_iteration, soft_value_iteration, state_visitation, visitation
+from irl.inverse.feature_matching import linear_reward, mixture_policy, optimal_policy, require_features
+from irl.inverse.feature_qp import check_solver, closest_mixture, max_margin_direction
+from irl.solvers import feature_expectations, visitation
 from irl.solvers.tabular_common import cpu_threads_for
 
+__all__ = ["ApprenticeshipConfig", "ApprenticeshipResult", "fit", "projection_update"]
+
+VARIANTS = ("projection", "max-margin")
 INITIAL_POLICIES = ("uniform", "random")
 REWARD_CHOICES = ("closest", "last")
 
 
-# ------------------------------------------------------------------ configs
-@dataclass
+@dataclass(frozen=True)
 class ApprenticeshipConfig:
-    """Settings shared by both variants of apprenticeship learning (use the subclasses)."""
+    """Settings of apprenticeship learning; the CLI builds one from its flags."""
 
+    variant: str = "projection"
+    """Which algorithm: "projection" (Sec. 3.1, ``μ̄`` moves towards ``μ_E``) or "max-margin" (Sec. 3,
+    step 2, a second-order cone program per iteration)."""
     epsilon: float = 0.05
     """Stop when the margin ``t`` (a distance in feature-expectation space) is ``≤ epsilon``."""
     max_iters: int = 100
@@ -75,27 +84,26 @@ class ApprenticeshipConfig:
     device: str = "cpu"
     """Device of those passes: "cpu" or "cuda"."""
 
-    @property
-    def method(self) -> str:
-        raise NotImplementedError
-
-
-@dataclass
-class ProjectionConfig(ApprenticeshipConfig):
-    """Apprenticeship learning, projection variant (Abbeel & Ng 2004, Sec. 3.1)."""
-
-    @property
-    def method(self) -> str:
-        return "projection"
-
-
-@dataclass
-class MaxMarginConfig(ApprenticeshipConfig):
-    """Apprenticeship learning, max-margin variant (Abbeel & Ng 2004, Sec. 3, step 2)."""
-
-    @property
-    def method(self) -> str:
-        return "max-margin"
+    def __post_init__(self) -> None:
+        if self.variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {', '.join(VARIANTS)}; got {self.variant!r}")
+        if not self.epsilon >= 0:
+            raise ValueError(f"epsilon must be >= 0, got {self.epsilon}")
+        if self.max_iters < 1:
+            raise ValueError(f"max_iters must be >= 1, got {self.max_iters}")
+        if not self.temperature >= 0:
+            raise ValueError(f"temperature must be >= 0 (0 = greedy policies), got {self.temperature}")
+        if self.initial_policy not in INITIAL_POLICIES:
+            raise ValueError(
+                f"initial_policy must be one of {', '.join(INITIAL_POLICIES)}; got {self.initial_policy!r}"
+            )
+        if self.reward_choice not in REWARD_CHOICES:
+            raise ValueError(
+                f"reward_choice must be one of {', '.join(REWARD_CHOICES)}; got {self.reward_choice!r}"
+            )
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {self.dtype!r}")
+        check_solver(self.solver)
 
 
 @dataclass
@@ -105,7 +113,8 @@ class ApprenticeshipResult(InverseResult):
     Fields:
         reward_model: the learned ``LinearReward`` with weights ``w`` (CPU, float64).
         reward_table: ``(n_env_states, A)`` numpy learned reward ``φ · w``.
-        policy: the mixture of the policies found as one Markov policy (:func:`mixture_policy`),
+        policy: the mixture of the policies found as one Markov policy
+            (:func:`irl.inverse.feature_matching.mixture_policy`),
             ``(T, S, A)`` or ``(S, A)`` tensor; its feature expectations are within ``mixture_gap`` of
             ``μ_E``. (The optimal policy of ``reward_table`` alone need not match the demos.)
         log: one dict per iteration: ``iteration``, ``margin``, ``feature_gap`` (``‖μ_E − μ⁽ⁱ⁾‖`` of the
@@ -138,48 +147,6 @@ class ApprenticeshipResult(InverseResult):
 
 
 # ------------------------------------------------------------- pure math
-def feature_expectations(features: torch.Tensor, visitation: torch.Tensor) -> torch.Tensor:
-    """``μ = Σ_{s,a} D(s, a) φ(s[, a])`` ``(F,)`` from features ``(S, F)`` or ``(S, A, F)`` and ``D (S, A)``.
-
-    Abbeel & Ng 2004, Sec. 2 (feature expectations), with the expectation taken exactly through
-    the discounted visitation.
-    """
-    if visitation.ndim != 2 or features.shape[0] != visitation.shape[0] or (
-        features.ndim == 3 and features.shape[1] != visitation.shape[1]
-    ) or features.ndim not in (2, 3):
-        raise ValueError(
-            f"features must be (S, F) or (S, A, F) and visitation (S, A); got {tuple(features.shape)} "
-            f"and {tuple(visitation.shape)}"
-        )
-    phi = features.to(visitation.dtype)
-    if phi.ndim == 2:
-        return visitation.sum(-1) @ phi
-    return torch.einsum("sa,saf->f", visitation, phi)
-
-
-def max_margin_direction(
-    expert: np.ndarray, policies: np.ndarray, *, solver: str = "CLARABEL"
-) -> tuple[np.ndarray, float]:
-    """``(w, t)`` solving ``max t s.t. wᵀμ_E ≥ wᵀμ⁽ʲ⁾ + t ∀j, ‖w‖₂ ≤ 1`` (Abbeel & Ng 2004, Sec. 3, step 2).
-
-    Args:
-        expert: ``(F,)`` ``μ_E``.
-        policies: ``(k, F)`` the ``μ⁽ʲ⁾``, k ≥ 1.
-    Returns ``w`` ``(F,)`` and the margin ``t``, which equals the distance from ``μ_E`` to the
-    convex hull of the ``μ⁽ʲ⁾`` when positive; ``t ≤ 0`` (``w`` ≈ 0) when ``μ_E`` is inside it.
-    """
-    expert, policies = _check_mu(expert, policies)
-    cp = _cvxpy()
-    w = cp.Variable(expert.shape[0])
-    t = cp.Variable()
-    # Scale the data so the solver's absolute tolerances mean the same at any feature scale.
-    scale = max(1.0, float(np.abs(policies - expert).max()))
-    diff = (expert - policies) / scale
-    problem = cp.Problem(cp.Maximize(t), [diff @ w >= t, cp.norm(w, 2) <= 1])
-    _solve(problem, solver, "the max-margin program")
-    return np.asarray(w.value, dtype=np.float64), float(t.value) * scale
-
-
 def projection_update(expert: np.ndarray, mean: np.ndarray, newest: np.ndarray) -> np.ndarray:
     """The next ``μ̄`` ``(F,)``: ``μ_E`` projected onto the segment from ``μ̄`` ``(F,)`` to ``μ⁽ⁱ⁾`` ``(F,)``.
 
@@ -201,71 +168,6 @@ def projection_update(expert: np.ndarray, mean: np.ndarray, newest: np.ndarray) 
     return mean + c * step
 
 
-def closest_mixture(
-    expert: np.ndarray, policies: np.ndarray, *, solver: str = "CLARABEL"
-) -> tuple[np.ndarray, float]:
-    """Weights ``λ`` ``(k,)`` minimising ``‖μ_E − Σ_j λ_j μ⁽ʲ⁾‖₂`` on the simplex, and that distance.
-
-    Abbeel & Ng 2004, Sec. 3 (end): the QP that mixes the policies found. ``expert`` ``(F,)``,
-    ``policies`` ``(k, F)``.
-    """
-    expert, policies = _check_mu(expert, policies)
-    k = policies.shape[0]
-    if k == 1:
-        return np.ones(1), float(np.linalg.norm(expert - policies[0]))
-    cp = _cvxpy()
-    lam = cp.Variable(k, nonneg=True)
-    scale = max(1.0, float(np.abs(policies - expert).max()))
-    # The norm, not its square: the same minimiser, but an interior-point solver then finds it to
-    # its tolerance rather than to the square root of it when μ_E lies in the hull.
-    problem = cp.Problem(cp.Minimize(cp.norm(((policies - expert) / scale).T @ lam, 2)), [cp.sum(lam) == 1])
-    _solve(problem, solver, "the mixture QP")
-    weights = np.clip(np.asarray(lam.value, dtype=np.float64), 0.0, None)
-    weights /= weights.sum()
-    return weights, float(np.linalg.norm(expert - weights @ policies))
-
-
-def mixture_policy(
-    mdp: TabularMDP, policies: list[torch.Tensor], weights: np.ndarray, initial: torch.Tensor
-) -> torch.Tensor:
-    """One Markov policy whose visitation from ``initial`` equals the ``weights``-mixture of ``policies``.
-
-    Abbeel & Ng 2004 act with the mixture by drawing policy ``j`` with probability ``λ_j`` once
-    per episode; the policy that acts at ``(t, s)`` in proportion to the mixture's own visits,
-    ``π(a | s, t) = Σ_j λ_j d_j,t(s) π_j,t(a | s) / Σ_j λ_j d_j,t(s)``, visits every
-    ``(t, s, a)`` as often (the occupancy-measure argument of constrained MDPs), so it has the
-    same feature expectations. Where the mixture never goes it acts as ``Σ_j λ_j π_j``.
-
-    Args:
-        policies: k policies ``(S, A)`` or ``(T, S, A)``.
-        weights: ``(k,)`` on the simplex.
-        initial: ``(S,)`` start distribution.
-    Returns ``(T, S, A)`` with a horizon, else ``(S, A)`` (discounted occupancies).
-    """
-    if len(policies) != len(weights) or len(policies) == 0:
-        raise ValueError(
-            f"need one weight per policy; got {len(policies)} policies and {len(weights)} weights"
-        )
-    S, A, T = mdp.n_states, mdp.n_actions, mdp.horizon
-    like = policies[0]
-    visits = like.new_zeros((T, S, A) if T is not None else (S, A))
-    average = torch.zeros_like(visits)
-    for policy, lam in zip(policies, np.asarray(weights, dtype=np.float64)):
-        if lam <= 0:
-            continue
-        if T is not None:
-            per_step = policy.expand(T, S, A) if policy.ndim == 2 else policy
-            visits += lam * state_visitation(mdp, policy, initial=initial).unsqueeze(-1) * per_step
-        else:
-            per_step = policy
-            visits += lam * visitation(mdp, policy, initial=initial)
-        average += lam * per_step
-    mass = visits.sum(-1, keepdim=True)
-    tiny = torch.finfo(visits.dtype).tiny / torch.finfo(visits.dtype).eps
-    return torch.where(mass > tiny, visits / mass.clamp_min(tiny), average / average.sum(-1, keepdim=True))
-
-
-# -------------------------------------------------------------------- fit
 def fit(
     mdp: TabularMDP,
     demos: Demos | DemoCounts,
@@ -280,17 +182,12 @@ def fit(
         mdp: the tabular model, with features; needs a horizon or a discount.
         demos: demonstrations whose observations and actions are state and action indices
             (or their :class:`DemoCounts`).
-        config: :class:`ProjectionConfig` (default) or :class:`MaxMarginConfig`; ``overrides``
-            replace its fields.
+        config: all settings (:class:`ApprenticeshipConfig`, projection by default; its ``variant``
+            picks the other); ``overrides`` replace its fields.
         callback: called with each iteration's log entry.
     """
-    base = config if config is not None else ProjectionConfig()
-    if type(base) is ApprenticeshipConfig:
-        raise ValueError(
-            "config must be a ProjectionConfig or a MaxMarginConfig (the class picks the variant)"
-        )
-    cfg = type(base)(**{**asdict(base), **overrides})
-    _check_config(cfg)
+    base = config if config is not None else ApprenticeshipConfig()
+    cfg = dataclasses.replace(base, **overrides)  # validates
     with cpu_threads_for(mdp):
         return _fit(mdp, demos, cfg, callback)
 
@@ -305,7 +202,7 @@ def _fit(
     work, counts = working_copies(mdp, demos, cfg.dtype, cfg.device)
     phi = require_features(work)
 
-    algo = cfg.method
+    algo = cfg.variant
 
     def mu_of(policy: torch.Tensor) -> np.ndarray:
         D = visitation(work, policy, initial=counts.start_mass)
@@ -331,7 +228,7 @@ def _fit(
     tol = 1e-9 * max(1.0, float(np.abs(mu_expert).max()))
 
     for i in range(cfg.max_iters):
-        if cfg.method == "projection":
+        if cfg.variant == "projection":
             if i > 0:
                 mean = projection_update(mu_expert, mean, mus[-1])
             w = mu_expert - mean
@@ -406,43 +303,9 @@ def _stop_message(reason: str, cfg: ApprenticeshipConfig, margins: list[float]) 
     if reason == "stalled":
         return (f"not converged: stalled at margin {t:.3g} > epsilon {cfg.epsilon:g} (the newest policy did no "
                 f"better than those found; no policy reaches the demos' feature expectations): raise epsilon "
-                f"above {t:.3g}, e.g. --algo-kwargs '{{\"epsilon\": {1.1 * t:.3g}}}'")
+                f"above {t:.3g}, e.g. epsilon={1.1 * t:.3g}")
     return (f"not converged: stopped at the cap max_iters={cfg.max_iters} with margin {t:.3g} > epsilon "
-            f"{cfg.epsilon:g}: raise max_iters (--algo-kwargs '{{\"max_iters\": {2 * cfg.max_iters}}}') or epsilon")
-
-
-# ---------------------------------------------------------------- helpers
-def require_features(mdp: TabularMDP) -> torch.Tensor:
-    """The MDP's features ``(S, F)`` or ``(S, A, F)``; ``ValueError`` if it has none (or F = 0)."""
-    if mdp.features is None:
-        raise ValueError(
-            "feature-matching IRL needs an MDP with features (e.g. gridworld_mdp(..., features='onehot'))"
-        )
-    if mdp.features.shape[-1] == 0:
-        raise ValueError("the MDP's features have no columns (F = 0)")
-    return mdp.features
-
-
-def optimal_policy(
-    mdp: TabularMDP, features: torch.Tensor, w: np.ndarray, temperature: float
-) -> torch.Tensor:
-    """Optimal policy ``(S, A)`` or ``(T, S, A)`` of ``r = φ · w``: greedy, or soft at α = ``temperature`` > 0
-    for the unit-norm ``ŵ``."""
-    wt = torch.as_tensor(w, dtype=features.dtype, device=features.device)
-    if temperature > 0:
-        wt = wt / wt.norm().clamp_min(1e-300)
-        return soft_value_iteration(mdp, features @ wt, temperature=temperature).policy
-    return hard_value_iteration(mdp, features @ wt).policy
-
-
-def linear_reward(mdp: TabularMDP, w: np.ndarray) -> tuple[LinearReward, np.ndarray]:
-    """The ``LinearReward`` with weights ``w`` (CPU float64) and its ``(n_env_states, A)`` table."""
-    cpu = mdp.to("cpu", torch.float64)
-    model = make_reward("linear", cpu, dtype=torch.float64)
-    with torch.no_grad():
-        model.weights.copy_(torch.as_tensor(w, dtype=torch.float64))
-        table = model.table(cpu).detach().clone()
-    return model, table.numpy()
+            f"{cfg.epsilon:g}: raise max_iters (e.g. max_iters={2 * cfg.max_iters}) or epsilon")
 
 
 def _choose_weights(
@@ -466,57 +329,3 @@ def _choose_weights(
     else:
         w = weights[-1]
     return w / np.linalg.norm(w)
-
-
-def _check_config(cfg: ApprenticeshipConfig) -> None:
-    if not cfg.epsilon >= 0:
-        raise ValueError(f"epsilon must be >= 0, got {cfg.epsilon}")
-    if cfg.max_iters < 1:
-        raise ValueError(f"max_iters must be >= 1, got {cfg.max_iters}")
-    if not cfg.temperature >= 0:
-        raise ValueError(f"temperature must be >= 0 (0 = greedy policies), got {cfg.temperature}")
-    if cfg.initial_policy not in INITIAL_POLICIES:
-        raise ValueError(
-            f"initial_policy must be one of {', '.join(INITIAL_POLICIES)}; got {cfg.initial_policy!r}"
-        )
-    if cfg.reward_choice not in REWARD_CHOICES:
-        raise ValueError(
-            f"reward_choice must be one of {', '.join(REWARD_CHOICES)}; got {cfg.reward_choice!r}"
-        )
-    if cfg.dtype not in DTYPES:
-        raise ValueError(f"dtype must be one of {', '.join(DTYPES)}; got {cfg.dtype!r}")
-    installed = _cvxpy().installed_solvers()
-    if cfg.solver.upper() not in installed:
-        raise ValueError(f"solver {cfg.solver!r} is not installed for cvxpy; installed: {', '.join(installed)}")
-
-
-def _check_mu(expert: Any, policies: Any) -> tuple[np.ndarray, np.ndarray]:
-    expert = np.asarray(expert, dtype=np.float64)
-    policies = np.asarray(policies, dtype=np.float64)
-    if expert.ndim != 1 or policies.ndim != 2 or policies.shape[1] != expert.shape[0] or len(policies) < 1:
-        raise ValueError(
-            f"expert must be (F,) and policies (k >= 1, F); got {expert.shape} and {policies.shape}"
-        )
-    if not (np.isfinite(expert).all() and np.isfinite(policies).all()):
-        raise ValueError("feature expectations contain NaN or inf")
-    return expert, policies
-
-
-def _cvxpy() -> Any:
-    try:
-        import cvxpy
-    except ImportError:  # pragma: no cover - cvxpy is a dependency
-        raise ImportError(
-            "apprenticeship learning needs cvxpy for its QPs: pip install 'cvxpy>=1.4'"
-        ) from None
-    return cvxpy
-
-
-def _solve(problem: Any, solver: str, what: str) -> None:
-    cp = _cvxpy()
-    try:
-        problem.solve(solver=solver.upper())
-    except cp.error.SolverError as error:
-        raise RuntimeError(f"{what} failed in solver {solver}: {error}") from None
-    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        raise RuntimeError(f"{what} ended with status {problem.status!r} in solver {solver}")

@@ -1,0 +1,270 @@
+"""``irl train`` as a library call: env + forward solver (+ a learned reward, demos) → run folder.
+
+Every input is checked before anything is written (the env takes one trial step, a reward
+model one transition, demos are checked against the env's spaces). The run folder's name is
+claimed when training starts and filled in one rename at the end (:mod:`irl.runs.folders`).
+Its files:
+
+- ``config.json``: env, algorithm and its settings, seed, steps, reward and demo sources.
+- ``policy.json`` + ``policy_weights.npz``: the trained policy (``irl.solvers.policy_io.load_policy``).
+- ``metrics.json``: ``eval_return`` (deterministic policy, the env's reward), steps, seconds,
+  steps per second, training episodes.
+- ``curve.json`` / ``curve.csv``: one record per training episode (step, episode, true_return, ...).
+- ``learning_curve.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import os
+import shlex
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+import irl
+from irl._json import to_jsonable
+from irl.runs.configs import make_config
+from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
+
+__all__ = ["EVAL_EPISODES", "TrainError", "TrainOutcome", "run_train"]
+
+EVAL_EPISODES = 10
+
+
+class TrainError(ValueError):
+    """The training cannot run as asked (a bad setting, a reward or demos that do not fit the env, ...)."""
+
+
+@dataclasses.dataclass
+class TrainOutcome:
+    """What :func:`run_train` did: the run folder, its metrics and config, and the solver's result."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    config: dict[str, Any]
+    result: Any
+
+
+def run_train(
+    env_id: str,
+    algo: str,
+    *,
+    steps: int,
+    env_kwargs: dict[str, Any] | None = None,
+    algo_kwargs: dict[str, Any] | None = None,
+    reward: str | os.PathLike[str] | None = None,
+    demos: str | os.PathLike[str] | None = None,
+    seed: int = 0,
+    out: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    tensorboard: str | os.PathLike[str] | None = None,
+    progress: bool = False,
+    runs_root: str | os.PathLike[str] = "runs",
+) -> TrainOutcome:
+    """Train solver ``algo`` on ``env_id`` for ``steps`` env steps and write the run folder (module docstring).
+
+    ``reward`` is a folder holding a saved reward model (an ``irl fit`` run) to learn instead of
+    the env's reward; ``demos`` a demo file for the solver; ``tensorboard`` a folder for
+    TensorBoard logs (one subfolder per run). Raises :class:`TrainError` (and the env's own
+    errors) on bad input, before anything is written.
+    """
+    from irl.envs import EnvError, make_env
+    from irl.solvers import SetupError
+    from irl.solvers.registry import get_solver
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise TrainError(f"steps must be an integer >= 1, got {steps!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise TrainError(f"seed must be a non-negative integer, got {seed!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise TrainError("device cuda: no CUDA device is available")
+    try:
+        solver = get_solver(algo)
+    except KeyError as exc:
+        raise TrainError(exc.args[0]) from None
+    config = _config(solver, steps, device, dict(algo_kwargs or {}))
+    env_kwargs = dict(env_kwargs or {})
+    try:
+        env = make_env(env_id, env_kwargs, probe=True)  # kwargs that only break the dynamics fail now
+    except EnvError as exc:
+        raise TrainError(str(exc)) from None
+    try:
+        reward_model = None if reward is None else _load_reward(Path(reward), env, env_id)
+        demo_set = None if demos is None else _load_demos(Path(demos), env_id, env)
+        if demo_set is not None and demo_set.rewards is None and reward_model is None and algo == "sac":
+            raise TrainError(f"demos {demos} have no rewards: sac can only replay them with a reward model")
+        writer_class = None if tensorboard is None else _summary_writer_class()
+    except BaseException:
+        env.close()
+        raise
+    if out is not None:
+        run_dir, claimed = Path(out), claim_out_dir(Path(out))
+    else:
+        run_dir, claimed = claim_run_dir(Path(runs_root), f"train-{env_id}-{algo}-s{seed}"), True
+
+    writers: list[Any] = []  # the TensorBoard writer, made at the first record (nothing is written before)
+
+    def callback(record: dict[str, Any]) -> None:
+        if not writers:
+            writers.append(writer_class(log_dir=str(Path(tensorboard) / run_dir.name)))
+        for key, value in record.items():
+            if key not in ("step", "episode") and isinstance(value, int | float) and not isinstance(value, bool):
+                writers[0].add_scalar(f"train/{key}", value, record["step"])
+
+    try:
+        try:
+            result = solver.train_function()(env, config=config, reward_model=reward_model, demos=demo_set, seed=seed,
+                                             callback=callback if writer_class is not None else None,
+                                             progress=progress)
+        except SetupError as exc:  # raised before the first env step: the env or settings do not fit the solver
+            raise TrainError(f"{algo} on {env_id}: {exc}") from None
+        finally:
+            env.close()
+        if writers:
+            writers[0].add_scalar("eval/return", result.eval_return, result.steps)
+            writers[0].add_scalar("train/steps_per_second", result.steps_per_second, result.steps)
+        metrics = _metrics(config, result)
+        run_config = {
+            "irl_version": irl.__version__,
+            "created": datetime.now().isoformat(timespec="seconds"),
+            "command": " ".join(shlex.quote(a) for a in ["irl", *sys.argv[1:]]) if sys.argv else None,
+            "env": {"id": env_id, "kwargs": env_kwargs},
+            "algo": algo,
+            "steps": steps,
+            "seed": seed,
+            "device": device,
+            "reward": None if reward is None else str(Path(reward).resolve()),
+            "demos": None if demos is None else str(Path(demos).resolve()),
+            "config": to_jsonable(dataclasses.asdict(config)),
+            "torch": torch.__version__,
+        }
+        run_dir = _write_run_dir(run_dir, run_config, result, metrics, title=f"{algo} on {env_id} (seed {seed})")
+    except BaseException:
+        if claimed:
+            release_run_dir(run_dir)
+        raise
+    finally:
+        for writer in writers:
+            writer.close()
+    return TrainOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result)
+
+
+def _config(solver: Any, steps: int, device: str, algo_kwargs: dict[str, Any]) -> Any:
+    from irl.runs.configs import ConfigError
+
+    cls = solver.config_class()
+    fields = {f.name for f in dataclasses.fields(cls)}
+    if "total_steps" in algo_kwargs:
+        raise TrainError("give the number of steps as steps (--steps), not as total_steps")
+    if "device" not in fields and device != "cpu":
+        raise TrainError(f"{solver.name} runs on the CPU only")
+    try:
+        return make_config(cls, algo_kwargs, given={"total_steps": steps, "device": device}, what=solver.name)
+    except ConfigError as exc:
+        raise TrainError(str(exc)) from None
+
+
+def _metrics(config: Any, result: Any) -> dict[str, Any]:
+    returns = [r["true_return"] for r in result.curve]
+    return {
+        "eval_return": result.eval_return,
+        "eval_episodes": getattr(config, "eval_episodes", EVAL_EPISODES),
+        "steps": result.steps,
+        "seconds": result.seconds,
+        "steps_per_second": result.steps_per_second,
+        "episodes": len(result.curve),
+        "final_train_return": sum(returns[-10:]) / len(returns[-10:]) if returns else None,
+    }
+
+
+def _load_reward(path: Path, env: Any, env_id: str) -> Any:
+    """The reward model in ``path``, after checking it takes one transition of ``env``
+    (through :class:`irl.rewards.RewardFn`, as training will). A fit run made with a
+    ``module:Env`` id is read back only for that same env id."""
+    from irl.rewards import RewardFn, RewardFormatError, load_reward
+
+    run_env = _run_env_id(path / "config.json")
+    if run_env is not None and ":" in run_env and run_env != env_id:
+        raise TrainError(f"reward {path} was fitted on env {run_env}, which imports a module; it is read back "
+                         f"only when that same env id is given")
+    try:
+        model = load_reward(path)
+    except RewardFormatError as exc:
+        raise TrainError(f"reward: {exc}") from None
+    obs, _ = env.reset(seed=0)
+    act = env.action_space.sample()
+    try:
+        RewardFn(model, env.observation_space, env.action_space)(
+            np.asarray(obs)[None], np.asarray(act)[None], np.asarray(obs)[None], np.zeros(1, dtype=bool))
+    except (ValueError, TypeError, RuntimeError, IndexError) as exc:
+        raise TrainError(f"reward {path} does not fit {env.spec.id}: {exc}") from None
+    return model
+
+
+def _run_env_id(config_path: Path) -> str | None:
+    """The env id a run's ``config.json`` names, or None (no config, or not readable)."""
+    try:
+        env = json.loads(config_path.read_text()).get("env")
+    except (OSError, ValueError, AttributeError, RecursionError):
+        return None
+    return env.get("id") if isinstance(env, dict) and isinstance(env.get("id"), str) else None
+
+
+def _load_demos(path: Path, env_id: str, env: Any) -> Any:
+    """The demos in ``path``, checked against the spaces of ``env`` (the one training uses)."""
+    from irl.data import DemoFormatError, check_in_space, load_demos
+
+    try:
+        demos = load_demos(path, check_env=False)
+        if demos.env_id is not None and demos.env_id != env_id:
+            raise TrainError(f"demos {path} come from {demos.env_id}, not {env_id}")
+        check_in_space("observations", demos.observations, env.observation_space)
+        check_in_space("next_observations", demos.next_observations, env.observation_space)
+        check_in_space("actions", demos.actions, env.action_space)
+    except DemoFormatError as exc:
+        raise TrainError(f"demos {path}: {exc}") from None
+    return demos
+
+
+def _summary_writer_class() -> type:
+    try:
+        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        raise TrainError("TensorBoard logs need the tensorboard package: pip install tensorboard") from None
+    return SummaryWriter
+
+
+def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metrics: dict[str, Any],
+                   *, title: str) -> Path:
+    """Write the run folder atomically; returns where it ended up (``run_dir`` unless filled meanwhile)."""
+    from irl.runs.plots import plot_learning_curve
+    from irl.solvers.policy_io import save_policy
+
+    with atomic_run_dir(run_dir) as staged:
+        tmp = staged.path
+        (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
+        save_policy(result.policy, tmp)
+        (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
+        curve = to_jsonable(result.curve)
+        (tmp / "curve.json").write_text(json.dumps(curve) + "\n")
+        _write_csv(tmp / "curve.csv", curve)
+        plot_learning_curve(tmp / "learning_curve.png", curve, result.eval_return, title=title)
+    return staged.final
+
+
+def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:
+    columns: list[str] = []
+    for record in records:
+        columns += [key for key in record if key not in columns]
+    with open(path, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=columns or ["step", "episode", "true_return"])
+        writer.writeheader()
+        writer.writerows(records)

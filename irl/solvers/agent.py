@@ -1,0 +1,151 @@
+"""The generator interface: what adversarial and sample-based IRL drive.
+
+A generator is a forward solver that owns its env, its policy and its data, and is driven in
+steps rather than run to the end::
+
+    transitions = agent.collect(n_steps)   # act n steps with the behaviour policy
+    agent.update(reward_fn)                # improve the policy on a reward (None: the env's)
+    agent.policy.log_prob(obs, act)        # score any action (a discriminator needs it)
+    agent.add_demos(transitions)           # let the learner see demonstrations
+
+``reward_fn`` is the one reward seam, ``(obs, act, next_obs, terminated) -> (N,)`` on env-form
+batches (:class:`irl.rewards.RewardFn` turns a reward model into one). SAC's ``collect`` fills
+its replay buffer and its ``update`` samples from it, relabelling every batch with
+``reward_fn``; policy gradient's ``update`` learns from the last collected rollout. Both
+implement :class:`Generator`; :func:`irl.solvers.training.run_generator` trains either on a
+fixed reward, and is what their ``train`` functions are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
+from typing import Any, Protocol
+
+import gymnasium
+import numpy as np
+import torch
+
+from irl.solvers.spaces import env_action
+
+__all__ = ["EnvStepper", "Generator", "RewardFunction", "Transitions"]
+
+#: ``(obs, act, next_obs, terminated) -> (N,)`` on env-form batches
+RewardFunction = Callable[[Any, Any, Any, Any], torch.Tensor]
+
+
+@dataclass(frozen=True, eq=False)
+class Transitions:
+    """N env steps in env form (numpy arrays, one row per step).
+
+    Fields:
+        observations: ``(N, *obs_shape)`` s_t (Discrete: ``(N,)`` int64 indices).
+        actions: ``(N, *act_shape)`` a_t as the behaviour policy drew it (Discrete: indices;
+            Box: on the env's scale; a policy-gradient Gaussian's draw before the env clips it).
+        next_observations: ``(N, *obs_shape)`` s_{t+1} (the last one before a reset).
+        terminated: ``(N,)`` bool: the episode ended by termination at this step.
+        truncated: ``(N,)`` bool: the episode was cut here (a time limit or the solver's cap).
+        log_probs: ``(N,)`` float ``log π_b(a_t|s_t)`` of the behaviour policy (NaN where unknown, e.g. demos).
+        env_rewards: ``(N,)`` float the env's own reward (its true reward under a reward wrapper; NaN
+            where unknown).
+    """
+
+    observations: np.ndarray
+    actions: np.ndarray
+    next_observations: np.ndarray
+    terminated: np.ndarray
+    truncated: np.ndarray
+    log_probs: np.ndarray
+    env_rewards: np.ndarray
+
+    def __post_init__(self) -> None:
+        n = len(self.observations)
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if len(value) != n:
+                raise ValueError(f"Transitions.{f.name} has {len(value)} rows, observations {n}")
+
+    def __len__(self) -> int:
+        return len(self.observations)
+
+    @classmethod
+    def concatenate(cls, parts: Sequence[Transitions]) -> Transitions:
+        """The parts' rows in order."""
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
+
+    @classmethod
+    def from_demos(cls, demos: Any) -> Transitions:
+        """Demonstrations (:class:`irl.data.Demos`) as transitions; the behaviour log-probabilities are
+        unknown (NaN), and so are the rewards of demos that have none. Every episode's last step is
+        terminated or truncated (one that just stops was cut), so episodes can be told apart."""
+        n = demos.n_steps
+        truncated = np.asarray(demos.timeouts, dtype=bool).copy()
+        last = demos.episode_ends - 1
+        truncated[last] |= ~np.asarray(demos.terminals, dtype=bool)[last]  # an episode that just stops was cut
+        return cls(np.array(demos.observations), np.array(demos.actions), np.array(demos.next_observations),
+                   np.array(demos.terminals, dtype=bool), truncated,
+                   np.full(n, np.nan), np.full(n, np.nan) if demos.rewards is None else np.array(demos.rewards, float))
+
+
+class Generator(Protocol):
+    """The interface of the module docstring."""
+
+    env: gymnasium.Env
+    policy: torch.nn.Module
+    steps: int
+    stopped: bool
+
+    def collect(self, n_steps: int) -> Transitions: ...
+
+    def update(self, reward_fn: RewardFunction | None = None) -> dict[str, float]: ...
+
+    def add_demos(self, transitions: Transitions) -> None: ...
+
+    def export_policy(self) -> torch.nn.Module: ...
+
+
+class EnvStepper:
+    """Steps an env for a generator: resets, the solver's own episode cap, true returns, the episode log.
+
+    Args:
+        env: the gymnasium env.
+        seed: seeds the first reset (later resets continue the env's RNG).
+        max_episode_steps: cut episodes after this many steps (None: only the env's own limits).
+        log: an :class:`irl.solvers.training.EpisodeLog` (curve, callback, progress), or None.
+        extras: called at each episode end for the curve record's extra fields.
+
+    ``stopped`` turns True when the log's callback asks to stop.
+    """
+
+    def __init__(self, env: gymnasium.Env, seed: int, max_episode_steps: int | None = None, log: Any = None,
+                 extras: Callable[[], dict[str, Any]] | None = None) -> None:
+        self.env, self.max_episode_steps, self.log, self.extras = env, max_episode_steps, log, extras
+        self.obs, _ = env.reset(seed=seed)
+        self.length = 0
+        self.steps = 0
+        self.stopped = False
+        self.episode_returns: list[float] = []
+        self._return = 0.0
+
+    def step(self, action: Any) -> tuple[Any, float, bool, bool]:
+        """Takes one env step with a policy action; returns ``(next_obs, env_reward, terminated, ended)``,
+        where ``ended`` includes truncation by the env or by ``max_episode_steps``; resets after an end."""
+        next_obs, reward, terminated, truncated, info = self.env.step(env_action(action, self.env.action_space))
+        true_reward = float(info.get("true_reward", reward))
+        self.steps += 1
+        self.length += 1
+        self._return += true_reward
+        if self.log is not None:
+            self.log.step(true_reward)
+        ended = bool(terminated or truncated or (self.max_episode_steps is not None
+                                                 and self.length >= self.max_episode_steps))
+        if ended:
+            self.episode_returns.append(self._return)
+            self._return = 0.0
+            if self.log is not None and not self.log.end_episode(**(self.extras() if self.extras else {})):
+                self.stopped = True
+            self.obs, _ = self.env.reset()
+            self.length = 0
+        else:
+            self.obs = next_obs
+        return next_obs, float(reward), bool(terminated), ended

@@ -1,0 +1,317 @@
+"""SAC as a generator: :class:`SACAgent` collects into its replay buffer and updates from it.
+
+Each update draws one batch and takes one gradient step on the sum of the critic, actor and
+temperature losses: each loss reaches only its own parameters (the critic is read through
+detached weights in the actor loss), so the sum is the three separate SAC steps taken from
+the same parameters, in one backward pass. With a ``reward_fn`` every sampled batch is
+relabelled with the reward as it is now, so the whole replay follows a changing reward.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import gymnasium
+import numpy as np
+import torch
+from gymnasium import spaces
+
+from irl.solvers.agent import EnvStepper, RewardFunction, Transitions
+from irl.solvers.replay import ReplayBuffer, TransitionBatch
+from irl.solvers.sac.config import SACConfig
+from irl.solvers.sac.losses import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    actor_loss,
+    adam_step,
+    critic_loss,
+    discrete_actor_loss,
+    discrete_soft_bellman_target,
+    soft_bellman_target,
+    temperature_loss,
+)
+from irl.solvers.sac.networks import SACPolicy, TwinCritic
+from irl.solvers.spaces import SetupError, flat_dim, space_spec
+
+__all__ = ["SACAgent"]
+
+_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+_LOG2 = math.log(2.0)
+
+
+def _flatten(params: list[torch.Tensor]) -> torch.Tensor:
+    """Returns one flat tensor holding ``params``, each of which becomes a view of it."""
+    flat = torch.cat([p.detach().reshape(-1) for p in params])
+    offset = 0
+    for p in params:
+        p.data = flat[offset:offset + p.numel()].view_as(p)
+        offset += p.numel()
+    return flat
+
+
+class SACAgent:
+    """Policy, twin critics and their targets, the temperature, Adam, the replay buffer and the env.
+
+    Args:
+        env: a gymnasium env with Discrete or Box spaces (Box actions with finite bounds).
+        config: the hyperparameters.
+        seed: initial weights, exploration, batch draws and the first env reset are functions of it.
+        capacity: replay rows to allocate (default ``config.buffer_size``).
+        log: an :class:`irl.solvers.training.EpisodeLog` to report episodes to, or None.
+
+    A generator (:mod:`irl.solvers.agent`): ``collect(n)`` takes n env steps (uniformly random
+    actions for the first ``learning_starts``), ``update(reward_fn)`` takes ``updates_per_step``
+    gradient steps per step collected since the last update (from ``learning_starts`` on).
+
+    Every trained parameter (critics, policy, ``log α``) is a view of one flat tensor, and so is
+    every target-critic parameter, so that Adam and the Polyak average are a few operations on
+    whole vectors rather than a few per parameter tensor.
+    """
+
+    def __init__(self, env: gymnasium.Env, config: SACConfig, *, seed: int = 0, capacity: int | None = None,
+                 log: Any = None) -> None:
+        observation_space, action_space = env.observation_space, env.action_space
+        for name, space in (("observation", observation_space), ("action", action_space)):
+            if not isinstance(space, (spaces.Discrete, spaces.Box)):
+                raise SetupError(f"SAC supports Discrete or Box {name} spaces, got {type(space).__name__}")
+        self.env, self.config = env, config
+        self.observation_space, self.action_space = observation_space, action_space
+        self.device = torch.device(config.device)
+        self.discrete = isinstance(action_space, spaces.Discrete)
+        self.policy = SACPolicy(space_spec(observation_space), space_spec(action_space, bounds=True),
+                                config.hidden, seed=seed).to(self.device)
+        init = torch.Generator().manual_seed(seed + 1)  # critics: a stream apart from the policy's
+        in_dim = self.policy.encoder.dim + (0 if self.discrete else self.policy.act_dim)
+        out_dim = self.policy.act_dim if self.discrete else 1
+        self.critic = TwinCritic(in_dim, out_dim, config.hidden, generator=init).to(self.device)
+        self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
+        self.log_alpha = torch.tensor(math.log(config.init_temperature), device=self.device,
+                                      requires_grad=config.autotune_temperature)
+        if config.target_entropy is not None:
+            self.target_entropy = float(config.target_entropy)
+        elif self.discrete:
+            self.target_entropy = 0.98 * math.log(self.policy.act_dim)
+        else:
+            self.target_entropy = -float(self.policy.act_dim)
+        self._setup_adam()
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.buffer = ReplayBuffer(capacity or config.buffer_size, flat_dim(observation_space),
+                                   1 if self.discrete else self.policy.act_dim, self.device, self.generator)
+        self.updates = 0
+        self.pending = 0  # gradient steps owed for the steps collected since the last update
+        self.demos_without_rewards = False
+        self.last_losses: tuple[torch.Tensor, ...] | None = None
+        # On the CPU one action is cheaper in numpy (on views of the weights) than in torch.
+        self._numpy_net = None
+        if self.device.type == "cpu":
+            self._numpy_net = [(m.weight.detach().numpy(), m.bias.detach().numpy())
+                               for m in self.policy.net if isinstance(m, torch.nn.Linear)]
+        self.stepper = EnvStepper(env, seed, log=log, extras=self.stats)
+
+    def _setup_adam(self) -> None:
+        cfg = self.config
+        groups = [(list(self.critic.parameters()), cfg.critic_lr), (list(self.policy.parameters()), cfg.actor_lr)]
+        if cfg.autotune_temperature:
+            groups.append(([self.log_alpha], cfg.temperature_lr))
+        self._params = [p for group, _ in groups for p in group]
+        self._flat = _flatten(self._params)
+        n_critic = sum(p.numel() for p in groups[0][0])
+        self._critic_flat = self._flat[:n_critic]
+        self._target_flat = _flatten(list(self.critic_target.parameters()))
+        rates = {lr for _, lr in groups}
+        self._lr: float | torch.Tensor = rates.pop() if len(rates) == 1 else torch.cat(
+            [torch.full((sum(p.numel() for p in group),), lr, device=self.device) for group, lr in groups])
+        self._exp_avg = torch.zeros_like(self._flat)
+        self._exp_avg_sq = torch.zeros_like(self._flat)
+        # Each .grad is a view of one flat gradient too: backward accumulates into a defined
+        # .grad in place, so after zeroing the flat tensor, backward fills it.
+        self._flat_grad = torch.zeros_like(self._flat)
+        offset = 0
+        for p in self._params:
+            p.grad = self._flat_grad[offset:offset + p.numel()].view_as(p)
+            offset += p.numel()
+        # Detached aliases share storage with the parameters, so they follow every step.
+        self._critic_frozen = [(w.detach(), b.detach()) for w, b in self.critic.layers()]
+
+    # -- the generator interface
+    @property
+    def steps(self) -> int:
+        """Env steps collected so far."""
+        return self.stepper.steps
+
+    @property
+    def stopped(self) -> bool:
+        """True once the episode log's callback asked to stop."""
+        return self.stepper.stopped
+
+    def collect(self, n_steps: int) -> Transitions:
+        """Takes ``n_steps`` env steps, stores them in the replay buffer and returns them in env form."""
+        rows: dict[str, list] = {k: [] for k in ("obs", "act", "next", "term", "trunc", "logp", "rew")}
+        for _ in range(n_steps):
+            obs = self.stepper.obs
+            if self.stepper.steps < self.config.learning_starts:
+                stored, log_prob = self.random_action()
+            else:
+                stored, log_prob = self.explore(obs)
+            action = self.env_action(stored)
+            next_obs, reward, terminated, ended = self.stepper.step(action)
+            self.buffer.add(np.ravel(obs), stored, reward, np.ravel(next_obs), terminated)
+            if self.stepper.steps >= self.config.learning_starts:
+                self.pending += self.config.updates_per_step
+            for key, value in zip(rows, (obs, action, next_obs, terminated, ended and not terminated, log_prob,
+                                         reward)):
+                rows[key].append(value)
+            if self.stepper.stopped:
+                break
+        return Transitions(np.asarray(rows["obs"]), np.asarray(rows["act"]), np.asarray(rows["next"]),
+                           np.asarray(rows["term"], dtype=bool), np.asarray(rows["trunc"], dtype=bool),
+                           np.asarray(rows["logp"], dtype=np.float64), np.asarray(rows["rew"], dtype=np.float64))
+
+    def update(self, reward_fn: RewardFunction | None = None) -> dict[str, float]:
+        """Takes the gradient steps owed (``updates_per_step`` per step collected since the last update,
+        from ``learning_starts`` on), each on a fresh batch; ``reward_fn`` relabels every batch."""
+        if reward_fn is None and self.demos_without_rewards:
+            raise SetupError("demos without rewards are in the replay buffer: update needs a reward_fn")
+        for _ in range(self.pending):
+            self.gradient_step(reward_fn)
+        self.pending = 0
+        return self.stats()
+
+    def add_demos(self, transitions: Transitions) -> None:
+        """Puts demonstrations in the replay buffer, Box actions rescaled to ``[-1, 1]``. Demos whose
+        ``env_rewards`` are NaN (unknown) can only be learned from with a ``reward_fn``."""
+        n = len(transitions)
+        obs = np.asarray(transitions.observations, dtype=np.float32).reshape(n, -1)
+        next_obs = np.asarray(transitions.next_observations, dtype=np.float32).reshape(n, -1)
+        act = np.asarray(transitions.actions, dtype=np.float32).reshape(n, -1)
+        if not self.discrete:
+            low = self.action_space.low.reshape(1, -1)
+            high = self.action_space.high.reshape(1, -1)
+            act = np.clip(2.0 * (act - low) / (high - low) - 1.0, -1.0, 1.0)
+        rewards = np.asarray(transitions.env_rewards, dtype=np.float64)
+        if np.isnan(rewards).any():
+            self.demos_without_rewards = True
+            rewards = np.nan_to_num(rewards)
+        self.buffer.add_many(obs, act, rewards, next_obs, np.asarray(transitions.terminated))
+
+    def export_policy(self) -> SACPolicy:
+        """Returns a copy of the policy with its own weights (not views of the agent's flat tensor)."""
+        policy = SACPolicy.from_spec(self.policy.spec()).to(self.device)
+        policy.load_state_dict(self.policy.state_dict())
+        return policy
+
+    # -- acting: actions as stored (Box in [-1, 1], Discrete as [index]) and their log π in env units
+    def random_action(self) -> tuple[np.ndarray, float]:
+        """A uniformly random action, and its log-probability (Box: density on the env's scale)."""
+        if self.discrete:
+            return np.array([self.rng.integers(self.policy.act_dim)], dtype=np.float32), -math.log(self.policy.act_dim)
+        a = self.rng.uniform(-1.0, 1.0, self.policy.act_dim).astype(np.float32)
+        return a, -self.policy.act_dim * _LOG2 - self.policy.log_scale
+
+    def explore(self, obs: Any) -> tuple[np.ndarray, float]:
+        """An action drawn from the policy for one env observation, and its log π (env units)."""
+        if self._numpy_net is None:
+            return self._explore_torch(obs)
+        layers = self._numpy_net
+        w, b = layers[0]
+        if self.policy.encoder.discrete:
+            h = w[:, int(obs)] + b  # a one-hot input picks a column
+        else:
+            h = w @ np.asarray(obs, dtype=np.float32).reshape(-1) + b
+        for w, b in layers[1:]:
+            h = w @ np.maximum(h, 0.0) + b
+        if self.discrete:
+            p = np.exp(h - h.max())
+            a = min(int(np.searchsorted(np.cumsum(p), self.rng.random() * p.sum(), side="right")), len(p) - 1)
+            return np.array([a], dtype=np.float32), float(np.log(p[a] / p.sum()))
+        d = self.policy.act_dim
+        log_std = np.clip(h[d:], LOG_STD_MIN, LOG_STD_MAX)
+        noise = self.rng.standard_normal(d)
+        u = h[:d] + np.exp(log_std) * noise
+        # log N(u) - log(1 - tanh(u)^2), with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
+        log_prob = float(np.sum(-0.5 * noise**2 - log_std - _LOG_SQRT_2PI - 2.0 * (_LOG2 - u - np.logaddexp(0.0, -2.0 * u))))
+        return np.tanh(u).astype(np.float32), log_prob - self.policy.log_scale
+
+    def _explore_torch(self, obs: Any) -> tuple[np.ndarray, float]:
+        x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(1, -1)).to(self.device)
+        with torch.no_grad():
+            x = self.policy.features(x)
+            if self.discrete:
+                probs, log_probs = self.policy.distribution(x)
+                a = torch.multinomial(probs, 1, generator=self.generator)[0]
+                return a.to(torch.float32).cpu().numpy(), float(log_probs[0, a[0]])
+            a, log_prob = self.policy.rsample(x, self.generator)
+        return a[0].cpu().numpy(), float(log_prob[0]) - self.policy.log_scale
+
+    def env_action(self, stored: np.ndarray) -> Any:
+        """Returns a stored action as the env takes it (an int, or a float32 array on the env's bounds)."""
+        if self.discrete:
+            return int(stored[0])
+        low, high = self.action_space.low, self.action_space.high
+        return (low + (stored.reshape(self.action_space.shape) + 1.0) * 0.5 * (high - low)).astype(np.float32)
+
+    # -- learning
+    def relabel(self, batch: TransitionBatch, reward_fn: RewardFunction) -> torch.Tensor:
+        """``(B,)`` float32 rewards of ``reward_fn`` on a stored batch, passed in env form."""
+        n = batch.obs.shape[0]
+
+        def env_form(x: torch.Tensor, space: spaces.Space) -> torch.Tensor:
+            return x[:, 0].long() if isinstance(space, spaces.Discrete) else x.reshape(n, *space.shape)
+
+        act = batch.act if self.discrete else self.policy.to_env(batch.act)
+        r = reward_fn(env_form(batch.obs, self.observation_space), env_form(act, self.action_space),
+                      env_form(batch.next_obs, self.observation_space), batch.terminated.bool())
+        return r.to(self.device, torch.float32)
+
+    def losses(self, batch: TransitionBatch, reward_fn: RewardFunction | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Returns the critic, actor and temperature losses on ``batch`` (the last 0 without tuning)."""
+        cfg, n = self.config, batch.obs.shape[0]
+        reward = batch.env_reward if reward_fn is None else self.relabel(batch, reward_fn)
+        alpha = self.log_alpha.detach().exp()
+        obs, next_obs = self.policy.features(batch.obs), self.policy.features(batch.next_obs)
+        if self.discrete:
+            x = torch.cat([obs, next_obs])
+            probs, log_probs = self.policy.distribution(x)
+            with torch.no_grad():
+                target = discrete_soft_bellman_target(
+                    reward, self.critic_target(next_obs), probs[n:], log_probs[n:], batch.terminated,
+                    alpha=alpha, gamma=cfg.gamma)
+            q_all = self.critic(obs)
+            q = q_all.gather(2, batch.act.long().expand(q_all.shape[0], n, 1)).squeeze(-1)
+            loss_actor = discrete_actor_loss(probs[:n], log_probs[:n], q_all, alpha)
+            entropy_term = (probs[:n] * log_probs[:n]).sum(-1)
+        else:
+            with torch.no_grad():
+                next_a, next_log_prob = self.policy.rsample(next_obs, self.generator)
+                next_q = self.critic_target(torch.cat([next_obs, next_a], 1)).squeeze(-1)
+                target = soft_bellman_target(reward, next_q, next_log_prob, batch.terminated,
+                                             alpha=alpha, gamma=cfg.gamma)
+            a, log_prob = self.policy.rsample(obs, self.generator)
+            q = self.critic(torch.cat([obs, batch.act], 1)).squeeze(-1)
+            q_pi = self.critic(torch.cat([obs, a], 1), self._critic_frozen).squeeze(-1)
+            loss_actor = actor_loss(log_prob, q_pi, alpha)
+            entropy_term = log_prob
+        loss_alpha = (temperature_loss(self.log_alpha, entropy_term, self.target_entropy)
+                      if cfg.autotune_temperature else torch.zeros((), device=self.device))
+        return critic_loss(q, target), loss_actor, loss_alpha
+
+    def gradient_step(self, reward_fn: RewardFunction | None = None) -> None:
+        """One gradient step on a fresh batch, then the target critics move (Polyak)."""
+        loss_critic, loss_actor, loss_alpha = self.losses(self.buffer.sample(self.config.batch_size), reward_fn)
+        self._flat_grad.zero_()
+        (loss_critic + loss_actor + loss_alpha).backward()
+        self.updates += 1
+        adam_step(self._flat, self._flat_grad, self._exp_avg, self._exp_avg_sq, step=self.updates, lr=self._lr)
+        self._target_flat.lerp_(self._critic_flat, self.config.tau)
+        self.last_losses = (loss_critic.detach(), loss_actor.detach(), self.log_alpha.detach())
+
+    def stats(self) -> dict[str, float]:
+        """The latest update's critic loss, actor loss and temperature α (empty before the first update)."""
+        if self.last_losses is None:
+            return {}
+        critic, actor, log_alpha = (float(t) for t in self.last_losses)
+        return {"critic_loss": critic, "actor_loss": actor, "temperature": math.exp(log_alpha)}

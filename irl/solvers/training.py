@@ -1,0 +1,131 @@
+"""What every sampled solver's ``train`` shares: its result, its episode log, its config handling.
+
+Every sampled solver has the same entry point::
+
+    train(env, *, config=None, reward_model=None, demos=None, seed=0, callback=None,
+          progress=False, **overrides) -> TrainResult
+
+- ``env``: a gymnasium env or an env id (made with ``gymnasium.make``).
+- ``config`` / ``overrides``: the solver's config dataclass; keyword overrides replace its
+  fields (an unknown name is a TypeError). Every config has ``total_steps``.
+- ``reward_model``: learn from this reward instead of the env's; it goes through the one
+  reward seam, :class:`irl.rewards.RewardFn` (env-form batches ``(obs, act, next_obs,
+  terminated) -> (N,)``). The curve and ``eval_return`` still report the env's reward.
+- ``callback(record)``: called after each finished training episode with its curve record;
+  returning ``False`` stops training early.
+- ``progress``: report progress over env steps on stderr (:func:`irl._progress.progress`).
+
+SAC and policy gradient train through their generators (:mod:`irl.solvers.agent`):
+:func:`run_generator` is their loop.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium
+from torch import nn
+
+from irl._progress import progress as progress_reporter
+from irl.solvers.policies import evaluate_policy
+
+__all__ = ["EpisodeLog", "TrainResult", "resolve_config", "run_generator"]
+
+
+@dataclass(frozen=True, eq=False)
+class TrainResult:
+    """What a solver's ``train`` returns.
+
+    Fields:
+        policy: a policy (:mod:`irl.solvers.policies`); ``policy_from_spec(policy.spec())``
+            rebuilds it (then load the weights).
+        curve: one dict per finished training episode, with at least ``step`` (env steps so
+            far), ``episode`` (1-based), ``true_return`` (the env's reward) and ``length``.
+        eval_return: mean true return of ``evaluate_policy`` after training (deterministic, seeded).
+        steps: env steps taken in training.
+        seconds: wall-clock seconds of training (evaluation excluded).
+        steps_per_second: ``steps / seconds``.
+        info: solver-specific extras (e.g. the final Q table, the generator).
+    """
+
+    policy: nn.Module
+    curve: list[dict[str, Any]]
+    eval_return: float
+    steps: int
+    seconds: float
+    steps_per_second: float
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def resolve_config(cls: type, config: Any, overrides: dict[str, Any]) -> Any:
+    """Returns ``config`` (default ``cls()``) with ``overrides`` applied; unknown names raise TypeError."""
+    config = cls() if config is None else config
+    if not isinstance(config, cls):
+        raise TypeError(f"config must be a {cls.__name__}, got {type(config).__name__}")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(overrides) - known)
+    if unknown:
+        raise TypeError(f"unknown {cls.__name__} field(s) {unknown}; known: {sorted(known)}")
+    return dataclasses.replace(config, **overrides) if overrides else config
+
+
+class EpisodeLog:
+    """Accumulates the env's reward per episode, writes curve records, drives the callback and the progress.
+
+    ``step(true_reward)`` after each env step; ``end_episode(**extra)`` when an episode ends
+    returns False when the callback asks to stop.
+    """
+
+    def __init__(self, total_steps: int | None, callback: Callable[[dict], Any] | None, progress: bool,
+                 desc: str = "train") -> None:
+        self.curve: list[dict[str, Any]] = []
+        self.steps = 0
+        self._return = 0.0
+        self._length = 0
+        self.callback = callback
+        self.bar = progress_reporter(total_steps, desc, enabled=progress, unit="steps")
+        self.start = time.perf_counter()
+
+    def step(self, true_reward: float) -> None:
+        self.steps += 1
+        self._return += true_reward
+        self._length += 1
+        if not self.bar.disable:
+            self.bar.update(1)
+
+    def end_episode(self, **extra: Any) -> bool:
+        record = {"step": self.steps, "episode": len(self.curve) + 1, "true_return": self._return,
+                  "length": self._length, **extra}
+        self.curve.append(record)
+        self._return, self._length = 0.0, 0
+        if not self.bar.disable:
+            self.bar.set_postfix(true_return=f"{record['true_return']:.3g}", refresh=False)
+        stop = self.callback is not None and self.callback(record) is False
+        return not stop
+
+    def finish(self, policy: nn.Module, env: gymnasium.Env, eval_episodes: int, seed: int,
+               info: dict[str, Any] | None = None) -> TrainResult:
+        """Closes the progress report, evaluates ``policy`` and returns the :class:`TrainResult`."""
+        seconds = time.perf_counter() - self.start
+        self.bar.close()
+        eval_return = (evaluate_policy(env, policy, episodes=eval_episodes, seed=seed) if eval_episodes
+                       else math.nan)
+        return TrainResult(policy=policy, curve=self.curve, eval_return=eval_return, steps=self.steps,
+                           seconds=seconds, steps_per_second=self.steps / max(seconds, 1e-9), info=info or {})
+
+
+def run_generator(agent: Any, *, total_steps: int, chunk: int, reward_fn: Any, log: EpisodeLog,
+                  eval_episodes: int, seed: int, info: dict[str, Any] | None = None) -> TrainResult:
+    """Trains a generator on a fixed reward: ``collect(chunk)`` then ``update(reward_fn)`` until
+    ``total_steps`` env steps are taken or the callback stops it (then the last chunk is not learned
+    from, so the policy returned is the one that earned the last episode)."""
+    while agent.steps < total_steps and not agent.stopped:
+        agent.collect(min(chunk, total_steps - agent.steps))
+        if not agent.stopped:
+            agent.update(reward_fn)
+    return log.finish(agent.export_policy(), agent.env, eval_episodes, seed, info={"agent": agent, **(info or {})})
