@@ -51,8 +51,8 @@ def test_generate_is_deterministic_and_round_trips(tmp_path, capsys):
 @pytest.mark.parametrize("extra, needle", [
     (["--env", "CartPole-v1"], "not tabular"),
     (["--env", "NoSuchEnv-v0"], "NoSuchEnv"),
-    (["--env", "irl/Gridworld-v0", "--episodes", "0"], "--episodes"),
-    (["--env", "irl/Gridworld-v0", "--temperature", "-1"], "--temperature"),
+    (["--env", "irl/Gridworld-v0", "--episodes", "0"], "episodes"),
+    (["--env", "irl/Gridworld-v0", "--temperature", "-1"], "temperature"),
     (["--env", "irl/Gridworld-v0", "--env-kwargs", "[1]"], "--env-kwargs"),
 ])
 def test_generate_bad_input(tmp_path, capsys, extra, needle):

@@ -159,14 +159,14 @@ def test_rollout_a_trained_policy_into_demos(sac_run, tmp_path):
     named = rollout_policy_demos(None, sac_run, episodes=1, seed=7)
     assert named.env_id == "Pendulum-v1"
     np.testing.assert_array_equal(named.actions, demos.actions[:200])
-    with pytest.raises(GenerateError, match="give --env"):
+    with pytest.raises(GenerateError, match="give env_id"):
         rollout_policy_demos(None, load_policy(sac_run), episodes=1)
 
 
 def test_rollout_refuses_a_policy_for_another_env(sac_run):
     with pytest.raises(GenerateError, match="trained for observation space"):
         rollout_policy_demos("CartPole-v1", sac_run, episodes=1)
-    with pytest.raises(GenerateError, match="--episodes"):
+    with pytest.raises(GenerateError, match="episodes must be"):
         rollout_policy_demos("Pendulum-v1", sac_run, episodes=0)
     with pytest.raises(GenerateError, match="policy.json"):
         rollout_policy_demos("Pendulum-v1", sac_run / "nope", episodes=1)

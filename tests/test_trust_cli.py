@@ -253,7 +253,7 @@ FIT_BAD = [
     (lambda t: ["--demos", str(_huge_declared_file(t / "bomb.npz"))], "(1000000000000,)"),
     (lambda t: ["--demos", str(DEMOS / "gridworld8.npz"), "--env", "irl/Gridworld-v0", "--env-kwargs",
                 '{"size": 100000}'], "memory"),
-    (lambda t: ["--demos", str(DEMOS / "gridworld8.npz"), "--seed", "-1"], "--seed"),
+    (lambda t: ["--demos", str(DEMOS / "gridworld8.npz"), "--seed", "-1"], "seed must be"),
     (lambda t: ["--demos", str(DEMOS / "gridworld8.npz"), "--out", str(_a_file(t))], "is a file"),
     (lambda t: ["--demos", str(_csv(t))], "not a zip archive"),
 ]
@@ -285,9 +285,9 @@ def test_fit_bad_input_is_one_line_exit_2_and_nothing_written(tmp_path, capsys, 
 
 GENERATE_BAD = [
     (["--env-kwargs", '{"sise": 8}'], "sise"),
-    (["--temperature", "inf"], "--temperature"),
-    (["--temperature", "1e-300"], "--temperature"),
-    (["--seed", "-1"], "--seed"),
+    (["--temperature", "inf"], "temperature must be"),
+    (["--temperature", "1e-300"], "temperature must be"),
+    (["--seed", "-1"], "seed must be"),
     (["--max-steps", str(10**9), "--env", "CliffWalking-v1"], "memory"),
 ]
 

@@ -97,7 +97,7 @@ def registered_env_id(env_id: Any, source: str) -> str:
         raise EnvIdError(
             f"{source} names env id {env_id!r}, which would import the Python module {module!r}; an id read "
             f"from a file must be a registered one without a module part (if you trust that module, "
-            f"type --env {env_id} yourself)"
+            f"give the id {env_id!r} yourself)"
         )
     if gymnasium.registry.get(env_id) is None:
         raise EnvIdError(f"{source} names env id {env_id!r}, which is not registered with gymnasium "

@@ -42,7 +42,7 @@ import torch
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
-from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
+from irl.inverse.common import DTYPES, TabularResult, check_finite, working_copies
 from irl.inverse.feature_matching import linear_reward, mixture_policy, optimal_policy, require_features
 from irl.inverse.feature_qp import check_solver, closest_mixture, max_margin_direction
 from irl.solvers import feature_expectations, visitation
@@ -107,7 +107,7 @@ class ApprenticeshipConfig:
 
 
 @dataclass
-class ApprenticeshipResult(InverseResult):
+class ApprenticeshipResult(TabularResult):
     """What a fit returns (k policies found, F features).
 
     Fields:

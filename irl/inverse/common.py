@@ -1,9 +1,9 @@
-"""What every tabular inverse algorithm shares: its result's common fields, its set-up, its guards."""
+"""What every inverse algorithm shares: its task, its result's common fields, its set-up, its guards."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -15,20 +15,42 @@ from irl.envs.demo_counts import DemoCounts, demo_counts
 from irl.envs.for_demos import full_env_kwargs
 from irl.envs.tabular import MDPError, TabularMDP
 
-__all__ = ["DTYPES", "InverseResult", "NonFiniteError", "check_finite", "check_same_env", "working_copies"]
+__all__ = ["DTYPES", "EnvTask", "InverseResult", "NonFiniteError", "TabularResult", "Task", "check_finite",
+           "check_same_env", "require_tabular", "working_copies"]
 
 #: the ``dtype`` setting of every inverse config
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
+@dataclass(frozen=True)
+class EnvTask:
+    """A task given as a gymnasium env (id and kwargs), for algorithms that sample it rather than
+    solve an exact model."""
+
+    env_id: str
+    env_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+#: what an inverse algorithm's ``fit`` takes: the exact model, or an env to sample
+Task = TabularMDP | EnvTask
+
+
+def require_tabular(task: Task, algo: str) -> TabularMDP:
+    """``task`` if it is a :class:`TabularMDP`; a clear ``TypeError`` otherwise."""
+    if not isinstance(task, TabularMDP):
+        raise TypeError(f"{algo} needs the exact tabular model (a TabularMDP, e.g. irl.envs.mdp_for_demos(demos)), "
+                        f"got {type(task).__name__}")
+    return task
+
+
 @dataclass
 class InverseResult:
-    """The fields the registry promises (:mod:`irl.inverse.registry`); algorithms add their own.
+    """What every inverse algorithm returns (:mod:`irl.inverse.registry`); algorithms add their own fields.
 
     Fields:
         reward_model: the learned ``RewardModel``.
-        reward_table: ``(n_env_states, A)`` numpy learned reward.
-        policy: ``(S, A)`` or ``(T, S, A)`` tensor, the policy the algorithm returns.
+        policy: the policy the algorithm returns: a ``(S, A)`` or ``(T, S, A)`` tensor on a
+            tabular task, a policy module (:mod:`irl.solvers.policies`) otherwise.
         log: one dict per iteration.
         converged: True when the algorithm's own stopping test was met before its
             iteration cap (each algorithm's docstring says what its test is).
@@ -41,8 +63,7 @@ class InverseResult:
     """
 
     reward_model: torch.nn.Module
-    reward_table: np.ndarray
-    policy: torch.Tensor
+    policy: Any
     log: list[dict[str, float]]
     converged: bool
     iterations: int
@@ -52,12 +73,24 @@ class InverseResult:
     config: Any
 
 
+@dataclass
+class TabularResult(InverseResult):
+    """An :class:`InverseResult` on a tabular task, with the learned reward of every pair.
+
+    Fields (besides the inherited ones):
+        reward_table: ``(n_env_states, A)`` numpy learned reward.
+    """
+
+    reward_table: np.ndarray = field(kw_only=True)
+
+
 def working_copies(
     mdp: TabularMDP, demos: Demos | DemoCounts, dtype: str, device: str
 ) -> tuple[TabularMDP, DemoCounts]:
     """``mdp`` and the demos' counts (:func:`demo_counts`, unless already counted) on
     ``device`` in ``dtype`` (a key of :data:`DTYPES`), after :func:`check_same_env`."""
     torch_dtype = DTYPES[dtype]
+    mdp = require_tabular(mdp, "a tabular inverse algorithm")
     if isinstance(demos, Demos):
         check_same_env(mdp, demos)
     counts = demos if isinstance(demos, DemoCounts) else demo_counts(mdp, demos)

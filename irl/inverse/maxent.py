@@ -29,7 +29,7 @@ import torch
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
-from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
+from irl.inverse.common import DTYPES, TabularResult, check_finite, working_copies
 from irl.inverse.maxent_objective import literal_log_likelihood, maxent_objective
 from irl.rewards import LinearReward, TabularReward, make_reward
 from irl.solvers import feature_expectations, soft_value_iteration
@@ -88,8 +88,8 @@ class MaxEntConfig:
 
 
 @dataclass
-class MaxEntResult(InverseResult):
-    """What a fit returns: the fields of :class:`irl.inverse.common.InverseResult`, where
+class MaxEntResult(TabularResult):
+    """What a fit returns: the fields of :class:`irl.inverse.common.TabularResult`, where
     ``reward_model`` is on the CPU in float64, ``policy`` is the soft-optimal policy of the
     learned reward, and each ``log`` entry has ``iteration``, ``objective``,
     ``log_likelihood``, ``grad_norm`` and ``feature_gap``."""

@@ -48,7 +48,7 @@ import torch
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
-from irl.inverse.common import DTYPES, InverseResult, check_finite, working_copies
+from irl.inverse.common import DTYPES, TabularResult, check_finite, working_copies
 from irl.inverse.feature_matching import linear_reward, optimal_policy, require_features
 from irl.solvers import feature_expectations, hard_value_iteration, reward_table, visitation
 from irl.solvers.tabular_common import cpu_threads_for
@@ -95,7 +95,7 @@ class MMPConfig:
 
 
 @dataclass
-class MMPResult(InverseResult):
+class MMPResult(TabularResult):
     """What a fit returns (K iterations, F features).
 
     Fields:

@@ -3,13 +3,17 @@
 ``irl fit --algo NAME`` and comparison harnesses resolve algorithms here. Every
 registered fit function has the signature
 
-    fit(mdp: TabularMDP, demos: Demos, *, config: Config, callback=None) -> result
+    fit(task, demos: Demos, *, config: Config, callback=None) -> result
 
-and its result is an :class:`irl.inverse.common.InverseResult` (``reward_model``,
-``reward_table`` numpy ``(n_env_states, A)``, ``policy``, ``log``, ``converged``,
-``iterations``, ``seconds``, ``config``) plus the algorithm's own fields. Algorithms
-with a margin per iteration also expose ``margins`` (apprenticeship learning); maximum margin
-planning exposes its structured slack per iteration as ``slacks``.
+where ``task`` is an :data:`irl.inverse.common.Task`: the exact :class:`TabularMDP` for
+the algorithms with ``tabular=True`` (all of today's), or an :class:`EnvTask` (a gymnasium
+env id and kwargs) for the ones that sample the env. The result is an
+:class:`irl.inverse.common.InverseResult` (``reward_model``, ``policy``, ``log``,
+``converged``, ``iterations``, ``seconds``, ``stop_reason``, ``stop_message``,
+``config``), a :class:`~irl.inverse.common.TabularResult` with ``reward_table`` on a
+tabular task, plus the algorithm's own fields. Algorithms with a margin per iteration
+also expose ``margins`` (apprenticeship learning); maximum margin planning exposes its
+structured slack per iteration as ``slacks``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from irl._registry import Registry
 
 
 @dataclass(frozen=True)
@@ -33,6 +39,7 @@ class Algorithm:
         defaults: overrides of the config's own defaults for this name (e.g. deep-maxent
             is maxent with ``reward="mlp"``, max-margin is apprenticeship learning with
             ``variant="max-margin"``).
+        tabular: whether ``fit`` takes the exact model (a TabularMDP) or an env (an EnvTask).
     """
 
     name: str
@@ -41,6 +48,7 @@ class Algorithm:
     config: str
     fit: str = "fit"
     defaults: tuple[tuple[str, Any], ...] = ()
+    tabular: bool = True
 
     def config_class(self) -> type:
         return getattr(importlib.import_module(self.module), self.config)
@@ -53,22 +61,17 @@ class Algorithm:
         return getattr(importlib.import_module(self.module), self.fit)
 
 
-ALGORITHMS: dict[str, Algorithm] = {}
+ALGORITHMS: Registry[Algorithm] = Registry("inverse algorithm")
 
 
 def register(algorithm: Algorithm) -> Algorithm:
-    if algorithm.name in ALGORITHMS:
-        raise ValueError(f"an inverse algorithm named {algorithm.name!r} is already registered")
-    ALGORITHMS[algorithm.name] = algorithm
-    return algorithm
+    """Adds ``algorithm`` under its name (a name twice is an error)."""
+    return ALGORITHMS.register(algorithm.name, algorithm)
 
 
 def get_algorithm(name: str) -> Algorithm:
     """The registered algorithm ``name``; ``KeyError`` with the known names otherwise."""
-    try:
-        return ALGORITHMS[name]
-    except KeyError:
-        raise KeyError(f"unknown algorithm {name!r}; known: {', '.join(ALGORITHMS)}") from None
+    return ALGORITHMS.get(name)
 
 
 register(Algorithm(

@@ -19,6 +19,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
+from irl._registry import Registry
 from irl.envs.tabular import TabularMDP
 
 __all__ = ["RewardFormatError", "RewardModel", "register_kind", "reward_from_spec"]
@@ -28,27 +29,23 @@ class RewardFormatError(ValueError):
     """A saved reward (its JSON, its weights or its spec) cannot be read back."""
 
 
-_KINDS: dict[str, type[RewardModel]] = {}
+#: reward kind → class; :func:`register_kind` adds one
+REWARDS: Registry[type] = Registry("reward kind")
 
 
 def register_kind(kind: str) -> Callable[[type[RewardModel]], type[RewardModel]]:
     """Returns a class decorator that makes ``reward_from_spec`` rebuild ``{"kind": kind}`` with that class."""
-
-    def decorate(cls: type[RewardModel]) -> type[RewardModel]:
-        cls.kind = kind
-        _KINDS[kind] = cls
-        return cls
-
-    return decorate
+    return REWARDS.decorator(kind)
 
 
 def reward_from_spec(spec: dict[str, Any]) -> RewardModel:
     """Returns a freshly built model for ``spec`` (weights as at construction; load them after)."""
     if not isinstance(spec, dict) or "kind" not in spec:
         raise RewardFormatError(f"a reward spec must be a dict with a 'kind' key, got {spec!r}")
-    cls = _KINDS.get(spec["kind"])
-    if cls is None:
-        raise RewardFormatError(f"unknown reward kind {spec['kind']!r} (known: {', '.join(sorted(_KINDS))})")
+    try:
+        cls = REWARDS.get(spec["kind"])
+    except KeyError as error:
+        raise RewardFormatError(error.args[0]) from None
     try:
         return cls.from_spec(spec)
     except KeyError as error:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils import skip_init
 
+from irl.nets import ACTIVATIONS, mlp
 from irl.rewards.base import RewardModel, check_indices, check_vectors, gather_rows, register_kind
 
 __all__ = ["MLPReward"]
 
-_ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "elu": nn.ELU, "silu": nn.SiLU, "leaky_relu": nn.LeakyReLU}
 _INPUTS = ("s", "sa", "sas")
 
 
@@ -31,7 +29,7 @@ class MLPReward(RewardModel):
         features: ``(S, F)`` feature table (a buffer), or None for raw observations.
             With a table ``forward`` takes ``(N,)`` state indices, ``S`` being the
             absorbing state (features 0); parameters follow the table's dtype.
-        seed: the initial weights are a function of the seed alone (a local generator).
+        seed: the initial weights are a function of the seed alone (:func:`irl.nets.mlp`).
         activation: one of relu, tanh, elu, silu, leaky_relu.
     """
 
@@ -41,8 +39,8 @@ class MLPReward(RewardModel):
         super().__init__()
         if inputs not in _INPUTS:
             raise ValueError(f"inputs must be one of {_INPUTS}, got {inputs!r}")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {sorted(_ACTIVATIONS)}, got {activation!r}")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}")
         if n_actions is not None and act_dim is not None:
             raise ValueError("give n_actions (discrete actions) or act_dim (continuous), not both")
         if inputs != "s" and n_actions is None and act_dim is None:
@@ -68,7 +66,7 @@ class MLPReward(RewardModel):
         width = self.in_dim * (2 if inputs == "sas" else 1)
         if inputs != "s":
             width += self.n_actions if self.n_actions is not None else self.act_dim
-        self.net = _build_mlp(width, self.hidden, _ACTIVATIONS[activation], self.seed, dtype)
+        self.net = mlp([width, *self.hidden, 1], seed=self.seed, activation=activation, dtype=dtype)
 
     @property
     def uses_action(self) -> bool:
@@ -114,26 +112,3 @@ class MLPReward(RewardModel):
         features = None if shape is None else torch.zeros([int(d) for d in shape])
         return cls(int(spec["in_dim"]), tuple(spec["hidden"]), spec["inputs"], spec.get("n_actions"),
                    spec.get("act_dim"), features, int(spec.get("seed", 0)), spec.get("activation", "relu"))
-
-
-def _build_mlp(in_width: int, hidden: tuple[int, ...], act: type[nn.Module], seed: int,
-               dtype: torch.dtype) -> nn.Sequential:
-    """Returns Linear/activation layers ending in one output, initialised from ``seed`` alone.
-
-    Weights and biases are uniform in ``±1/sqrt(fan_in)`` (PyTorch's default scale),
-    drawn in float64 from a local generator, so the global RNG is untouched and the
-    initial values are the same numbers in every dtype.
-    """
-    gen = torch.Generator().manual_seed(seed)
-    layers: list[nn.Module] = []
-    widths = [in_width, *hidden, 1]
-    for i, (fan_in, fan_out) in enumerate(zip(widths[:-1], widths[1:])):
-        linear = skip_init(nn.Linear, fan_in, fan_out, dtype=dtype)  # skips the global-RNG init
-        bound = 1.0 / math.sqrt(fan_in)
-        with torch.no_grad():
-            for p in (linear.weight, linear.bias):
-                p.copy_(torch.empty(p.shape, dtype=torch.float64).uniform_(-bound, bound, generator=gen))
-        layers.append(linear)
-        if i < len(widths) - 2:
-            layers.append(act())
-    return nn.Sequential(*layers)

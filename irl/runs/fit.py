@@ -22,6 +22,7 @@ anything is written. Its files:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -37,8 +38,9 @@ import irl
 from irl._checks import check_finite
 from irl._json import to_jsonable
 from irl._progress import progress as progress_reporter
-from irl.data import Demos, registered_env_id
-from irl.envs import TabularMDP, mdp_for_demos
+from irl.data import Demos, check_in_space, registered_env_id
+from irl.envs import TabularMDP, make_env, mdp_for_demos
+from irl.inverse.common import EnvTask, Task
 from irl.inverse.registry import get_algorithm
 from irl.runs.configs import ConfigError, make_config
 from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
@@ -78,10 +80,10 @@ class FitOutcome:
     notes: list[str]
 
 
-def check_seed(seed: Any, flag: str = "--seed") -> int:
+def check_seed(seed: Any) -> int:
     """``seed`` as an int if it is a non-negative integer; :class:`FitError` otherwise."""
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise FitError(f"{flag} must be a non-negative integer, got {seed!r}")
+        raise FitError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
 
 
@@ -116,22 +118,23 @@ def run_fit(
     except KeyError as exc:
         raise FitError(str(exc.args[0])) from None
     if device not in ("cpu", "cuda"):
-        raise FitError(f"--device must be cpu or cuda, got {device!r}")
+        raise FitError(f"device must be cpu or cuda, got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise FitError("--device cuda: no CUDA device is available")
+        raise FitError("device cuda: no CUDA device is available")
     demos_path = Path(demos_path)
-    demos = load_demos(demos_path, check_env=False)  # mdp_for_demos checks them against the env it uses
+    demos = load_demos(demos_path, check_env=False)  # checked below against the env the fit uses
     if env_id is None and demos.env_id is None:
         raise FitError("the demo file names no env (its metadata env is null): name one (irl fit --env ID)")
-    mdp = mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs)
+    task = _task(algorithm, demos, env_id, env_kwargs)
     env_from = "demos" if env_id is None else "--env"
     if env_id is None:
         env_id, env_kwargs = str(demos.env_id), demos.env_kwargs
     else:  # the user's --env: fit the demos as if they came from it
         env_kwargs = dict(env_kwargs or {})
         demos = dataclasses.replace(demos, metadata={**demos.metadata, "env": {"id": env_id, "kwargs": env_kwargs}})
+    mdp = task if isinstance(task, TabularMDP) else None
     config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs or {})
-    notes = _horizon_notes(mdp)
+    notes = [] if mdp is None else _horizon_notes(mdp)
 
     if out is not None:
         run_dir, claimed = Path(out), claim_out_dir(Path(out))
@@ -148,18 +151,21 @@ def run_fit(
             bar.set_postfix(refresh=False, **shown)
 
         start = time.perf_counter()
-        with cpu_threads_for(mdp):
+        with cpu_threads_for(mdp) if mdp is not None else contextlib.nullcontext():
             try:
-                result = algorithm.fit_function()(mdp, demos, config=config, callback=callback)
+                result = algorithm.fit_function()(task, demos, config=config, callback=callback)
             finally:
                 bar.close()
             seconds = time.perf_counter() - start
-            table = np.asarray(result.reward_table, dtype=np.float64)
-            check_finite("learned reward table", table, algo=algo)
-            policy = result.policy.detach().to("cpu", torch.float64)
-            check_finite("learned policy", policy, algo=algo)
-            policy_env = policy[..., : mdp.n_env_states, :].numpy()
-            metrics = evaluate_fit(mdp, demos, table, policy)
+            if mdp is not None:
+                table = np.asarray(result.reward_table, dtype=np.float64)
+                check_finite("learned reward table", table, algo=algo)
+                policy = result.policy.detach().to("cpu", torch.float64)
+                check_finite("learned policy", policy, algo=algo)
+                policy = policy[..., : mdp.n_env_states, :].numpy()
+                metrics = evaluate_fit(mdp, demos, table, result.policy.detach().to("cpu", torch.float64))
+            else:
+                table, policy, metrics = None, result.policy, {}
         metrics.update(
             algo=algo,
             iterations=int(result.iterations),
@@ -182,20 +188,37 @@ def run_fit(
             "demos": str(demos_path.resolve()),
             "env": {"id": env_id, "kwargs": env_kwargs},
             "env_from": env_from,
-            "horizon": mdp.horizon,
-            "horizon_source": mdp.info.get("horizon_source"),
-            "discount": mdp.discount,
             "algo": algo,
             "seed": seed,
             "device": device,
             "algo_config": to_jsonable(dataclasses.asdict(config)),
         }
-        run_dir = _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, result.log or log, mdp)
+        if mdp is not None:
+            run_config.update(horizon=mdp.horizon, horizon_source=mdp.info.get("horizon_source"),
+                              discount=mdp.discount)
+        run_dir = _write_run_dir(run_dir, run_config, result, table, policy, metrics, result.log or log, mdp)
     except BaseException:
         if claimed:
             release_run_dir(run_dir)
         raise
     return FitOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result, notes=notes)
+
+
+def _task(algorithm: Any, demos: Demos, env_id: str | None, env_kwargs: dict[str, Any] | None) -> Task:
+    """The exact model of the demos' env for a tabular algorithm, the env itself (checked against the
+    demos, made once with a trial step) for one that samples it."""
+    if algorithm.tabular:
+        return mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs)
+    if env_id is None:
+        env_id, env_kwargs = registered_env_id(demos.env_id, "the demo file's metadata"), demos.env_kwargs
+    env = make_env(env_id, env_kwargs, probe=True)
+    try:
+        for key, space in (("observations", env.observation_space), ("next_observations", env.observation_space),
+                           ("actions", env.action_space)):
+            check_in_space(key, getattr(demos, key), space)
+    finally:
+        env.close()
+    return EnvTask(env_id, dict(env_kwargs or {}))
 
 
 def _horizon_notes(mdp: TabularMDP) -> list[str]:
@@ -230,13 +253,13 @@ def evaluate_fit(mdp: TabularMDP, demos: Demos, table: np.ndarray, policy: torch
     return metrics
 
 
-def _make_config(algorithm, mdp: TabularMDP, *, seed: int, device: str, algo_kwargs: dict[str, Any]) -> Any:
+def _make_config(algorithm, mdp: TabularMDP | None, *, seed: int, device: str, algo_kwargs: dict[str, Any]) -> Any:
     cls = algorithm.config_class()
     fields = {f.name for f in dataclasses.fields(cls)}
     if "device" not in fields and device != "cpu":
         raise FitError(f"{algorithm.name} runs on the CPU only")
     given: dict[str, Any] = {"seed": seed, "device": device, **dict(algorithm.defaults)}
-    if "reward" in fields and "reward" not in given:
+    if "reward" in fields and "reward" not in given and mdp is not None:
         given["reward"] = default_reward_kind(mdp)
     try:
         return make_config(cls, algo_kwargs, given=given, what=algorithm.name)
@@ -244,22 +267,28 @@ def _make_config(algorithm, mdp: TabularMDP, *, seed: int, device: str, algo_kwa
         raise FitError(str(exc)) from None
 
 
-def _write_run_dir(run_dir, run_config, result, table, policy_env, metrics, log, mdp) -> Path:
+def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp) -> Path:
     """Write the run folder atomically; returns where it ended up (``run_dir``, or ``run_dir-2`` if
-    ``run_dir`` was filled meanwhile)."""
+    ``run_dir`` was filled meanwhile). A tabular fit writes ``reward_table.npy`` and ``policy.npy``
+    (and the grid plot), a sampled one its policy module (``policy.json`` + weights)."""
     from irl.rewards import save_reward
 
     with atomic_run_dir(run_dir) as staged:
         tmp = staged.path
         (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
         save_reward(result.reward_model, tmp)
-        np.save(tmp / "reward_table.npy", table)
-        np.save(tmp / "policy.npy", policy_env)
+        if table is not None:
+            np.save(tmp / "reward_table.npy", table)
+            np.save(tmp / "policy.npy", policy)
+        else:
+            from irl.solvers.policy_io import save_policy
+
+            save_policy(policy, tmp)
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
         with open(tmp / "log.jsonl", "w") as fh:
             for entry in log:
                 fh.write(json.dumps(to_jsonable(entry), sort_keys=True) + "\n")
-        if mdp.grid_shape is not None:
+        if mdp is not None and mdp.grid_shape is not None:
             from irl.runs.plots import plot_reward_grid
 
             true = None if mdp.reward is None else mdp.env_states(mdp.reward).cpu().numpy()
@@ -317,7 +346,7 @@ def eval_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> d
     config = load_run(run_dir, env_id=env_id)
     env = config["env"]
     if env_id is not None and env_id != env["id"]:
-        raise FitError(f"--env {env_id}: the run was made on {env['id']}")
+        raise FitError(f"env {env_id}: the run was made on {env['id']}")
     demos = load_demos(config["demos"], check_env=False)
     mdp = mdp_for_demos(demos, env_id=env["id"], env_kwargs=env.get("kwargs") or {})
     S, A = mdp.n_env_states, mdp.n_actions

@@ -57,10 +57,10 @@ def claim_out_dir(path: Path) -> bool:
     :class:`RunDirError` if it is a file or a folder with anything in it.
     """
     if path.exists() and not path.is_dir():
-        raise RunDirError(f"--out {path} is a file; give a folder path")
+        raise RunDirError(f"run folder {path} is a file; give a folder path")
     if path.is_dir():
         if any(path.iterdir()):
-            raise RunDirError(f"--out {path} exists and is not empty")
+            raise RunDirError(f"run folder {path} exists and is not empty")
         return False
     missing = [p for p in (path, *path.parents) if not p.exists()]
     try:
@@ -69,7 +69,7 @@ def claim_out_dir(path: Path) -> bool:
     except FileExistsError:
         return claim_out_dir(path)
     except OSError as exc:
-        raise RunDirError(f"--out {path} cannot be created: {exc.strerror}") from None
+        raise RunDirError(f"run folder {path} cannot be created: {exc.strerror}") from None
     return True
 
 

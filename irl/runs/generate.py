@@ -36,15 +36,15 @@ def check_generate_options(*, episodes: int, seed: int, max_steps: int | None = 
                            discount: float | None = None, temperature: float | None = None) -> None:
     """Raise :class:`GenerateError` naming the first option out of range (shared by both generators)."""
     if isinstance(episodes, bool) or not isinstance(episodes, int) or episodes < 1:
-        raise GenerateError(f"--episodes must be an integer >= 1, got {episodes!r}")
+        raise GenerateError(f"episodes must be an integer >= 1, got {episodes!r}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise GenerateError(f"--seed must be a non-negative integer, got {seed!r}")
+        raise GenerateError(f"seed must be a non-negative integer, got {seed!r}")
     if max_steps is not None and max_steps < 1:
-        raise GenerateError(f"--max-steps must be >= 1, got {max_steps}")
+        raise GenerateError(f"max_steps must be >= 1, got {max_steps}")
     if discount is not None and not 0.0 < discount <= 1.0:
-        raise GenerateError(f"--discount must lie in (0, 1], got {discount}")
+        raise GenerateError(f"discount must lie in (0, 1], got {discount}")
     if temperature is not None and not (math.isfinite(temperature) and temperature >= MIN_TEMPERATURE):
-        raise GenerateError(f"--temperature must be a finite number >= {MIN_TEMPERATURE:g} (smaller is closer "
+        raise GenerateError(f"temperature must be a finite number >= {MIN_TEMPERATURE:g} (smaller is closer "
                             f"to optimal), got {temperature}")
 
 
@@ -83,7 +83,7 @@ def generate_tabular_demos(
     own_limit = env_time_limit(env)
     horizon = own_limit if max_steps is None else (max_steps if own_limit is None else min(max_steps, own_limit))
     if horizon is None:
-        raise GenerateError(f"{env_id} has no time limit: give --max-steps")
+        raise GenerateError(f"{env_id} has no time limit: give max_steps (the episode length)")
     check_horizon_fits(horizon, int(env.observation_space.n) + 1, int(env.action_space.n), hint="lower --max-steps")
     mdp = TabularMDP.from_env(env, horizon=horizon, discount=discount)
     if mdp.reward is None:

@@ -75,14 +75,14 @@ def rollout_policy_demos(
         if env_id is None:
             env_id, env_kwargs = _run_env(run_config, run_dir, env_kwargs)
     if env_id is None:
-        raise GenerateError("give --env (only an irl train run folder names its env)")
+        raise GenerateError("give env_id (only an irl train run folder names its env)")
     env_kwargs = dict(env_kwargs or {})
     env = make_env(env_id, env_kwargs)
     _check_policy_fits(policy, env)
     own_limit = env_time_limit(env)
     horizon = own_limit if max_steps is None else (max_steps if own_limit is None else min(max_steps, own_limit))
     if horizon is None:
-        raise GenerateError(f"{env_id} has no time limit: give --max-steps")
+        raise GenerateError(f"{env_id} has no time limit: give max_steps (the episode length)")
 
     episodes_out = []
     with torch.random.fork_rng(devices=_cuda_devices(policy)), torch.no_grad():
@@ -154,7 +154,7 @@ def _run_env(run_config: dict[str, Any], run_dir: Path, env_kwargs: dict[str, An
     """The env id the run trained on, and its kwargs (unless ``env_kwargs`` are given)."""
     env = run_config.get("env")
     if not isinstance(env, dict) or not isinstance(env.get("id"), str):
-        raise GenerateError(f"{run_dir} names no env (no config.json of an irl train run): give --env")
+        raise GenerateError(f"{run_dir} names no env (no config.json of an irl train run): give env_id")
     env_id = registered_env_id(env["id"], str(run_dir / "config.json"))
     kwargs = env.get("kwargs") or {}
     if not isinstance(kwargs, dict):
@@ -175,7 +175,7 @@ def _check_policy_fits(policy: nn.Module, env: gym.Env) -> None:
         if want.get("type") != have["type"] or want.get("n") != have.get("n") or \
                 want.get("shape") != have.get("shape"):
             raise GenerateError(f"the policy was trained for {key} space {want}, but {env.spec.id} has "
-                                f"{have} (wrong --env or --env-kwargs?)")
+                                f"{have} (wrong env id or env kwargs?)")
 
 
 def _cuda_devices(policy: nn.Module) -> list[int]:

@@ -162,7 +162,7 @@ def _config(solver: Any, steps: int, device: str, algo_kwargs: dict[str, Any]) -
     cls = solver.config_class()
     fields = {f.name for f in dataclasses.fields(cls)}
     if "total_steps" in algo_kwargs:
-        raise TrainError("give the number of steps as steps (--steps), not as total_steps")
+        raise TrainError("give the number of steps as steps, not as total_steps in the settings")
     if "device" not in fields and device != "cpu":
         raise TrainError(f"{solver.name} runs on the CPU only")
     try:

@@ -9,7 +9,7 @@ steps rather than run to the end::
     agent.add_demos(transitions)           # let the learner see demonstrations
 
 ``reward_fn`` is the one reward seam, ``(obs, act, next_obs, terminated) -> (N,)`` on env-form
-batches (:class:`irl.rewards.RewardFn` turns a reward model into one). SAC's ``collect`` fills
+batches of torch tensors (:class:`irl.rewards.RewardFn` turns a reward model into one). SAC's ``collect`` fills
 its replay buffer and its ``update`` samples from it, relabelling every batch with
 ``reward_fn``; policy gradient's ``update`` learns from the last collected rollout. Both
 implement :class:`Generator`; :func:`irl.solvers.training.run_generator` trains either on a

@@ -185,8 +185,9 @@ def _rewards(transitions: Transitions, reward_fn: RewardFunction | None) -> torc
         if np.isnan(transitions.env_rewards).any():
             raise SetupError("demo_is needs demo rewards: pass a reward function or demos with rewards")
         return torch.as_tensor(transitions.env_rewards, dtype=torch.float32)
-    r = reward_fn(transitions.observations, transitions.actions, transitions.next_observations, transitions.terminated)
-    return r.detach().to("cpu", torch.float32).reshape(-1)
+    batch = (torch.as_tensor(x) for x in (transitions.observations, transitions.actions,
+                                          transitions.next_observations, transitions.terminated))
+    return reward_fn(*batch).detach().to("cpu", torch.float32).reshape(-1)
 
 
 class _Drawer:
