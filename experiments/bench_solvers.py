@@ -45,7 +45,7 @@ def run_ours(steps: int, arch: int, seed: int, device: str) -> tuple[object, flo
 
     config = sac.SACConfig(total_steps=steps, hidden=(arch, arch), batch_size=SHARED["batch_size"],
                            actor_lr=SHARED["learning_rate"], critic_lr=SHARED["learning_rate"],
-                           alpha_lr=SHARED["learning_rate"], gamma=SHARED["gamma"], tau=SHARED["tau"],
+                           temperature_lr=SHARED["learning_rate"], gamma=SHARED["gamma"], tau=SHARED["tau"],
                            learning_starts=SHARED["learning_starts"], eval_episodes=0, device=device)
     wall, cpu = time.perf_counter(), time.process_time()
     result = sac.train(ENV_ID, config=config, seed=seed)
@@ -73,7 +73,7 @@ def worker(spec: dict) -> dict:
     import torch
 
     torch.set_num_threads(1)
-    from irl.solvers._rollout import evaluate_policy
+    from irl.solvers import evaluate_policy
 
     if spec["lib"] == "sb3":
         import stable_baselines3

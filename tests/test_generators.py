@@ -89,6 +89,7 @@ def test_both_generators_collect_env_form_transitions_with_their_behaviour_log_p
     np.testing.assert_allclose(fresh.log_probs, logp, rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", GENERATORS, ids=["sac", "pg"])
 def test_the_reward_function_decides_what_either_generator_learns(make):
     """Both generators, the same code, two rewards: the env's (reward = action) and its negation."""

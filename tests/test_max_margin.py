@@ -66,16 +66,6 @@ def grid_kwargs(size=5, slip=0.0):
     return {"size": size, "slip": slip, "reward": "random", "features": "blocks"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """The metrics and checks here solve tiny MDPs outside the fits (which limit threads themselves):
-    on a busy 2-core machine a second torch thread only spins."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def grid():
     """5x5 deterministic grid, 9 block features, a linear random reward; 30 near-greedy demos."""

@@ -152,13 +152,21 @@ def test_result_fields_and_log():
 
 
 def test_absorbing_state_from_terminations():
-    """CliffWalking terminates at the goal: the absorbing state is not a parameter and the fit runs."""
-    demos = generate_tabular_demos("CliffWalking-v1", episodes=20, seed=0, max_steps=30)
+    """CliffWalking terminates at the goal: the absorbing state is not a parameter, yet at the optimum the
+    model spends as much time in it as the terminated demos do, and the learned reward leads to the goal."""
+    demos = generate_tabular_demos("CliffWalking-v1", episodes=40, seed=0, max_steps=30, temperature=0.3)
+    assert demos.terminals.sum() > 20  # most episodes reach the goal and terminate
     mdp = TabularMDP.from_env("CliffWalking-v1", horizon=30)
     assert mdp.absorbing is not None
-    result = maxent.fit(mdp, demos, reward="tabular", max_iters=20)
-    assert result.reward_table.shape == (48, 4)
-    assert np.isfinite(result.reward_table).all()
+    result = maxent.fit(mdp, demos, reward="tabular")
+    assert result.converged and result.reward_table.shape == (48, 4)  # no row for the absorbing state
+    counts = demo_counts(mdp, demos)
+    ev = maxent_objective(mdp, counts, torch.as_tensor(result.reward_table))
+    absorbing_demo = float(counts.counts[mdp.absorbing].sum())
+    absorbing_model = float(ev.visitation[mdp.absorbing].sum())
+    assert absorbing_demo > 1.0  # the terminated episodes' remaining steps, padded there
+    assert absorbing_model == pytest.approx(absorbing_demo, rel=0.05)
+    assert recovery_report(mdp, mdp.env_states(mdp.reward), result.reward_table)["regret_hard"] < 0.05
 
 
 def test_mlp_fit_is_deterministic_for_a_seed():

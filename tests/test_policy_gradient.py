@@ -29,14 +29,6 @@ SPARSE = dict(size=6, slip=0.0, initial="corner", horizon=15)
 SOLVED = 4.0  # the optimal return is 5 (five steps on the goal)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def sparse_demos():
     return generate_tabular_demos("irl/Gridworld-v0", env_kwargs=SPARSE, episodes=5, temperature=0.01, seed=0)
@@ -206,8 +198,39 @@ def test_continuous_actions_with_demo_terms_and_spec_roundtrip():
                                   policy.act(np.ones((5, 3), np.float32), deterministic=True))
 
 
-def test_plain_a2c_without_clipping_runs():
-    result = train("CartPole-v1", total_steps=400, clip_range=None, epochs=1, minibatch_size=None,
-                   eval_episodes=1, progress=True)
-    assert result.steps == 400 and result.info["updates"] == 2
-    assert result.policy.act(np.zeros(4, np.float32)).shape == ()
+def test_plain_a2c_update_is_one_adam_step_on_the_a2c_loss():
+    """clip_range=None, epochs=1, minibatch_size=None: one update is one Adam step on
+    -mean(log π(a|s) Â) - α mean H + c mean (V - R)², with Â the GAE of the soft reward (worked here
+    from the pure functions, on a copy of the policy)."""
+    import copy
+
+    from irl.solvers.policy_gradient import PGAgent, gae_advantages
+
+    config = PGConfig(clip_range=None, epochs=1, minibatch_size=None, rollout_steps=64, normalize_advantages=False)
+    agent = PGAgent(gym.make("CartPole-v1"), config, seed=0)
+    roll = agent.collect(64)
+    twin = copy.deepcopy(agent.policy)
+    optimizer = torch.optim.Adam(twin.parameters(), lr=config.learning_rate)
+    x, _ = twin.encoder.encode(roll.observations)
+    next_x, _ = twin.encoder.encode(roll.next_observations)
+    dist = twin.distribution(x)
+    entropy = twin.entropy(dist)
+    with torch.no_grad():
+        soft_r = torch.as_tensor(roll.env_rewards, dtype=torch.float32) + config.temperature * entropy
+        ends = torch.as_tensor(roll.terminated | roll.truncated)
+        ends[-1] = True
+        values = twin.value(x)
+        adv = gae_advantages(soft_r, values, twin.value(next_x), torch.as_tensor(roll.terminated), ends,
+                             config.gamma, config.gae_lambda)
+    loss = (-(twin.dist_log_prob(dist, torch.as_tensor(roll.actions)) * adv).mean()
+            - config.temperature * entropy.mean()
+            + config.value_coef * (twin.value(x) - (adv + values)).pow(2).mean())
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(twin.parameters(), config.max_grad_norm)
+    optimizer.step()
+    before = [p.detach().clone() for p in agent.policy.parameters()]
+    agent.update()
+    for ours, by_hand in zip(agent.policy.parameters(), twin.parameters(), strict=True):
+        torch.testing.assert_close(ours, by_hand, rtol=1e-5, atol=1e-6)
+    assert any(not torch.equal(p, b) for p, b in zip(agent.policy.parameters(), before))  # it did move

@@ -71,6 +71,7 @@ def test_the_library_example_refuses_a_model_of_another_env():
             fit(gridworld_mdp(8, slip=0.1), demos)
 
 
+@pytest.mark.slow
 def test_the_set_up_command_fits_the_shipped_demo_file(scratch):
     setup = next(c for b in _blocks("bash") for c in _commands(b) if c.startswith("pip install"))
     fit = setup.split("&&")[1].strip()
@@ -85,6 +86,7 @@ def _walkthrough() -> list[str]:
     return _commands(block)
 
 
+@pytest.mark.slow
 def test_the_command_line_walkthrough_runs_verbatim(scratch):
     runs: dict[str, str] = {}
     for command in _walkthrough():

@@ -26,14 +26,6 @@ def soft_q_target(reward, next_q, terminated, gamma, temperature):
 UNIFORM = dict(exploration="epsilon", epsilon_start=1.0, epsilon_end=1.0, eval_episodes=0)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 # ---------------------------------------------------------------------------------- the math
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_soft_target_by_hand(dtype):

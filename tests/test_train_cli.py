@@ -202,17 +202,9 @@ def test_tensorboard_logs(tmp_path):
     ("pg", "irl.solvers.policy_gradient", "CartPole-v1", '{"rollout_steps": 64, "eval_episodes": 2}'),
 ])
 def test_the_other_solvers_train_through_the_same_command(tmp_path, capsys, algo, module, env, kwargs):
-    import torch
-
     pytest.importorskip(module)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: extra threads only wait on each other
-    try:
-        out = tmp_path / algo
-        irl_train("--env", env, "--algo", algo, "--steps", "256", "--out", str(out), "--json",
-                  "--algo-kwargs", kwargs)
-    finally:
-        torch.set_num_threads(threads)
+    out = tmp_path / algo
+    irl_train("--env", env, "--algo", algo, "--steps", "256", "--out", str(out), "--json", "--algo-kwargs", kwargs)
     assert last_json(capsys)["steps"] == 256
     assert {p.name for p in out.iterdir()} == RUN_FILES
     policy = load_policy(out)

@@ -105,6 +105,7 @@ def test_a_run_config_naming_a_module_never_imports_it(on_path, capsys):
     assert not marker.exists()
 
 
+@pytest.mark.slow
 def test_a_run_made_with_a_typed_module_env_is_read_back_only_with_that_env(tmp_path):
     marker = _marker_module(tmp_path, "typed_mod")
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
@@ -124,6 +125,7 @@ def test_a_run_made_with_a_typed_module_env_is_read_back_only_with_that_env(tmp_
     assert "epic" in json.loads(again.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------------ 3. concurrent runs
 def test_four_concurrent_fits_in_one_folder_all_finish(tmp_path):
     args = ["fit", "--demos", str(DEMOS / "gridworld8.npz"), "--quiet", "--json", "--algo-kwargs",
@@ -142,6 +144,7 @@ def test_four_concurrent_fits_in_one_folder_all_finish(tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == sorted(Path(d).name for d in dirs)
 
 
+@pytest.mark.slow
 def test_two_concurrent_trains_in_one_folder_both_finish(tmp_path):
     args = ["train", "--env", "irl/Gridworld-v0", "--env-kwargs", '{"size": 3}', "--algo", "soft-q", "--steps",
             "30", "--seed", "0", "--quiet", "--json"]
@@ -186,6 +189,7 @@ def _start_long_fit(tmp_path: Path) -> subprocess.Popen:
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig, codes, word", [(signal.SIGTERM, (143,), "terminated"),
                                               (signal.SIGINT, (130, -signal.SIGINT), "interrupted")])
 def test_sigterm_and_ctrl_c_stop_cleanly_and_leave_nothing(tmp_path, sig, codes, word):
@@ -364,6 +368,7 @@ def test_eval_of_a_stationary_policy_and_of_a_good_run(tmp_path, capsys):
     assert json.loads(out.strip().splitlines()[-1])["epic"] < 0.1
 
 
+@pytest.mark.slow
 # ------------------------------------------------------------------------ 6. readable output
 def test_progress_is_a_line_every_few_seconds_in_a_log_and_quiet_silences_it(tmp_path):
     args = ["fit", "--demos", str(DEMOS / "objectworld32.npz"), "--algo", "deep-maxent", "--algo-kwargs",
@@ -382,6 +387,7 @@ def test_generate_writes_no_carriage_returns_into_a_log(tmp_path):
     assert res.returncode == 0 and "\r" not in res.stderr and "generate irl/Gridworld-v0:" in res.stderr
 
 
+@pytest.mark.slow
 def test_train_writes_progress_lines_not_bars_into_a_log(tmp_path):
     res = _irl(["train", "--env", "irl/Gridworld-v0", "--env-kwargs", '{"size": 3}', "--algo", "soft-q", "--steps",
                 "200", "--out", "run"], cwd=tmp_path, env={"IRL_PROGRESS_INTERVAL": "0"})
