@@ -116,9 +116,7 @@ def main() -> None:
     if args.write_readme:
         from readme_blocks import write_block
 
-        command = "python experiments/bench_solver_internals.py " + " ".join(sys.argv[1:])
-        write_block(README, "bench_solver_internals",
-                    run.header(command.strip(), torch_threads=1) + "\n\n" + "\n".join(table))
+        write_block(README, "bench_solver_internals", run.header(torch_threads=1) + "\n\n" + "\n".join(table))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from irl.cli.main import main
-from irl.data import load_demos, save_demos
+from irl.data import load_demos
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMOS = ROOT / "demos"

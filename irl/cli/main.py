@@ -53,11 +53,11 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from irl.data import DemoFormatError, EnvIdError
     from irl.envs import EnvError, MDPError
     from irl.rewards import RewardFormatError
-    from irl.runs.fit import FitError
     from irl.runs.configs import ConfigError
+    from irl.runs.fit import FitError
     from irl.runs.folders import RunDirError
-    from irl.runs.train import TrainError
     from irl.runs.generate import GenerateError
+    from irl.runs.train import TrainError
     from irl.solvers.policy_io import PolicyFormatError
 
     return (

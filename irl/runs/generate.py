@@ -8,11 +8,10 @@ env's own observations, rewards, terminations and time limits.
 from __future__ import annotations
 
 import json
+import math
 import shlex
 import sys
 from typing import Any
-
-import math
 
 import gymnasium as gym
 import numpy as np
@@ -75,7 +74,8 @@ def generate_tabular_demos(
                            temperature=temperature)
     env_kwargs = dict(env_kwargs or {})
     env = make_env(env_id, env_kwargs)
-    if not isinstance(env.observation_space, gym.spaces.Discrete) or not isinstance(env.action_space, gym.spaces.Discrete):
+    spaces = (env.observation_space, env.action_space)
+    if not all(isinstance(space, gym.spaces.Discrete) for space in spaces):
         raise GenerateError(
             f"{env_id} is not tabular (observation space {env.observation_space}, action space "
             f"{env.action_space}); continuous envs need a trained policy"

@@ -18,8 +18,8 @@ names them for ``irl train``. The soft Bellman backup of all of them is
 
 from irl.solvers.policies import evaluate_policy
 from irl.solvers.spaces import SetupError
-from irl.solvers.training import TrainResult
 from irl.solvers.tabular_common import reward_table
+from irl.solvers.training import TrainResult
 from irl.solvers.value_iteration import (
     PolicyValues,
     ValueResult,

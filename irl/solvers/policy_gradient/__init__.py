@@ -1,6 +1,7 @@
 """Entropy-regularised policy gradient (advantage actor-critic, GAE, optional PPO clip), with demonstrations.
 
-Objective: the ELBO of control as inference (Levine 2018, Sec. 4.1), ``Σ_t E[r_t + α H(π(·|s_t))]`` (α: ``temperature``).
+Objective: the ELBO of control as inference (Levine 2018, Sec. 4.1), ``Σ_t E[r_t + α H(π(·|s_t))]``
+(α is ``temperature``).
 Its gradient is estimated as ``E[∇log π(a_t|s_t) Â_t] + α E[∇H(π(·|s_t))]``, with ``Â`` the
 GAE (Schulman et al. 2016) of the *soft* reward ``r_t + α H(π(·|s_t))``, so that an action is
 also credited with the entropy of the states it leads to. Discrete actions use a

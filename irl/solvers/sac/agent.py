@@ -232,7 +232,8 @@ class SACAgent:
         noise = self.rng.standard_normal(d)
         u = h[:d] + np.exp(log_std) * noise
         # log N(u) - log(1 - tanh(u)^2), with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
-        log_prob = float(np.sum(-0.5 * noise**2 - log_std - _LOG_SQRT_2PI - 2.0 * (_LOG2 - u - np.logaddexp(0.0, -2.0 * u))))
+        log_1m_tanh2 = 2.0 * (_LOG2 - u - np.logaddexp(0.0, -2.0 * u))
+        log_prob = float(np.sum(-0.5 * noise**2 - log_std - _LOG_SQRT_2PI - log_1m_tanh2))
         return np.tanh(u).astype(np.float32), log_prob - self.policy.log_scale
 
     def _explore_torch(self, obs: Any) -> tuple[np.ndarray, float]:

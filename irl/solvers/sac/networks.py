@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import math
 from typing import Any
 
 import numpy as np
@@ -13,7 +12,12 @@ from torch.nn import functional as F
 
 from irl.nets import mlp, uniform
 from irl.solvers.policies import register_policy
-from irl.solvers.sac.losses import LOG_STD_MAX, LOG_STD_MIN, squashed_gaussian_log_prob, squashed_gaussian_log_prob_of
+from irl.solvers.sac.losses import (
+    LOG_STD_MAX,
+    LOG_STD_MIN,
+    squashed_gaussian_log_prob,
+    squashed_gaussian_log_prob_of,
+)
 from irl.solvers.spaces import ObsEncoder, SetupError
 
 __all__ = ["SACPolicy", "TwinCritic"]
