@@ -58,7 +58,7 @@ def test_the_library_example_runs_verbatim_and_recovers_the_reward(monkeypatch):
     report = eval(lines[1], {})  # noqa: S307  (a dict of floats printed by the example)
     assert report["epic"] < 0.05 and report["regret_hard"] < 0.01
     assert float(namespace["D"].sum()) == pytest.approx(namespace["mdp"].horizon)
-    assert lines[2] == "torch.Size([200])" and namespace["agent"].updates == 100
+    assert lines[2] == "torch.Size([200])" and namespace["agent"].updates == 101  # steps 100..200
 
 
 def test_the_library_example_refuses_a_model_of_another_env():
