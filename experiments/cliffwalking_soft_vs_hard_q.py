@@ -28,7 +28,6 @@ from multiprocessing import Pool
 from pathlib import Path
 
 import numpy as np
-
 import readme_blocks
 
 VARIANTS = {

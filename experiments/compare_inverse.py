@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import readme_blocks
+
 from irl.envs import MDPError
 from irl.inverse.registry import ALGORITHMS
 from irl.runs.fit import FitError, run_fit

@@ -23,7 +23,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-
 import readme_blocks
 
 TASK = dict(size=6, slip=0.0, initial="corner", horizon=15)

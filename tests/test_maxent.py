@@ -195,8 +195,8 @@ def test_deep_maxent_beats_linear_on_objectworld():
     from pathlib import Path
 
     from irl.data import load_demos
-    from irl.inverse.registry import get_algorithm
     from irl.envs import mdp_for_demos
+    from irl.inverse.registry import get_algorithm
 
     demos = load_demos(Path(__file__).resolve().parent.parent / "demos" / "objectworld32.npz")
     assert demos.n_episodes == 64

@@ -8,9 +8,9 @@ import pytest
 
 from irl.cli import train as train_cli
 from irl.cli.common import CLIError
-from irl.runs.train import TrainError
 from irl.runs.generate import GenerateError
 from irl.runs.rollout import rollout_policy_demos
+from irl.runs.train import TrainError
 from irl.solvers.policy_io import load_policy
 
 TINY_SAC = '{"hidden": [16, 16], "learning_starts": 100, "batch_size": 32, "eval_episodes": 2}'

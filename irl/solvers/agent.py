@@ -28,7 +28,7 @@ import torch
 
 from irl.solvers.spaces import env_action
 
-__all__ = ["EnvStepper", "Generator", "RewardFunction", "Transitions"]
+__all__ = ["EnvStepper", "Generator", "RewardFunction", "SteppingAgent", "Transitions"]
 
 #: ``(obs, act, next_obs, terminated) -> (N,)`` on env-form batches
 RewardFunction = Callable[[Any, Any, Any, Any], torch.Tensor]
@@ -102,6 +102,22 @@ class Generator(Protocol):
     def add_demos(self, transitions: Transitions) -> None: ...
 
     def export_policy(self) -> torch.nn.Module: ...
+
+
+class SteppingAgent:
+    """What a generator that steps its env through an :class:`EnvStepper` (``self.stepper``) shares."""
+
+    stepper: EnvStepper
+
+    @property
+    def steps(self) -> int:
+        """Env steps collected so far."""
+        return self.stepper.steps
+
+    @property
+    def stopped(self) -> bool:
+        """True once the episode log's callback asked to stop."""
+        return self.stepper.stopped
 
 
 class EnvStepper:

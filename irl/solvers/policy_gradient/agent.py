@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from irl.solvers.agent import EnvStepper, RewardFunction, Transitions
+from irl.solvers.agent import EnvStepper, RewardFunction, SteppingAgent, Transitions
 from irl.solvers.policy_gradient.config import PGConfig
 from irl.solvers.policy_gradient.demos import DemoBatch, behavior_clone
 from irl.solvers.policy_gradient.losses import gae_advantages, per_decision_weights, policy_gradient_loss
@@ -27,7 +27,7 @@ from irl.solvers.spaces import SetupError, space_spec
 __all__ = ["PGAgent"]
 
 
-class PGAgent:
+class PGAgent(SteppingAgent):
     """The actor-critic, its optimizer, the last rollout, the demonstrations and the env.
 
     Args:
@@ -58,16 +58,6 @@ class PGAgent:
             self._low = self.policy.low.numpy().reshape(self.policy.act_shape)
             self._high = self.policy.high.numpy().reshape(self.policy.act_shape)
         self.stepper = EnvStepper(env, seed, config.max_episode_steps, log, extras=lambda: {"update": self.updates})
-
-    @property
-    def steps(self) -> int:
-        """Env steps collected so far."""
-        return self.stepper.steps
-
-    @property
-    def stopped(self) -> bool:
-        """True once the episode log's callback asked to stop."""
-        return self.stepper.stopped
 
     def add_demos(self, transitions: Transitions) -> None:
         """Keeps the demos for the demo terms; runs the behaviour-cloning warm start and fits the behaviour

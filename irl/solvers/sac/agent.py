@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
-from irl.solvers.agent import EnvStepper, RewardFunction, Transitions
+from irl.solvers.agent import EnvStepper, RewardFunction, SteppingAgent, Transitions
 from irl.solvers.replay import ReplayBuffer, TransitionBatch
 from irl.solvers.sac.config import SACConfig
 from irl.solvers.sac.losses import (
@@ -51,7 +51,7 @@ def _flatten(params: list[torch.Tensor]) -> torch.Tensor:
     return flat
 
 
-class SACAgent:
+class SACAgent(SteppingAgent):
     """Policy, twin critics and their targets, the temperature, Adam, the replay buffer and the env.
 
     Args:
@@ -137,16 +137,6 @@ class SACAgent:
         self._critic_frozen = [(w.detach(), b.detach()) for w, b in self.critic.layers()]
 
     # -- the generator interface
-    @property
-    def steps(self) -> int:
-        """Env steps collected so far."""
-        return self.stepper.steps
-
-    @property
-    def stopped(self) -> bool:
-        """True once the episode log's callback asked to stop."""
-        return self.stepper.stopped
-
     def collect(self, n_steps: int) -> Transitions:
         """Takes ``n_steps`` env steps, stores them in the replay buffer and returns them in env form."""
         rows: dict[str, list] = {k: [] for k in ("obs", "act", "next", "term", "trunc", "logp", "rew")}
