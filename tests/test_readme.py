@@ -116,3 +116,24 @@ def test_the_train_and_policy_demo_lines_run_verbatim(scratch):
     from irl.data import load_demos
 
     assert load_demos(scratch / "expert.npz").n_episodes == 20
+
+
+@pytest.mark.slow
+def test_the_sampled_algorithm_examples_run_verbatim(scratch):
+    """GAIL reaches CartPole's 500, AIRL's --transfer writes the transferred return, bc writes no reward."""
+    block = next(b for b in _blocks("bash") if b.lstrip().startswith("irl fit --demos demos/cartpole"))
+    gail, airl, bc = _commands(block)
+    summaries = {}
+    for command in (gail, airl, bc):
+        res = _irl(command, scratch, "--json", "--quiet")
+        assert res.returncode == 0, (command, res.stderr)
+        summaries[shlex.split(command)[shlex.split(command).index("--algo") + 1]] = json.loads(
+            res.stdout.strip().splitlines()[-1])
+    assert summaries["gail"]["eval_return"] == 500
+    airl = summaries["airl"]
+    assert airl["reward_label"].startswith("AIRL g(s)") and airl["transfer_steps"] == 10_000
+    assert {"transfer_return", "transfer_normalised_return", "normalised_return"} <= set(airl)
+    bc = summaries["bc"]
+    assert bc["reward_metrics"] == "not applicable: bc learns no reward"
+    assert not (Path(bc["run_dir"]) if Path(bc["run_dir"]).is_absolute() else scratch / bc["run_dir"]
+                ).joinpath("reward.json").exists()

@@ -16,10 +16,15 @@ def _algorithm_lines() -> str:
 
 
 FIT_NOTES = """\
-the model: the exact tabular model of the env the demos name. Its horizon is the
-metadata's 'horizon', else the env's time limit, else (when every truncated episode
-ends at the same step) that step; with none, the discounted model (discount from the
-metadata, which must then be < 1). irl fit prints which it used.
+the model (exact algorithms): the exact tabular model of the env the demos name. Its
+horizon is the metadata's 'horizon', else the env's time limit, else (when every
+truncated episode ends at the same step) that step; with none, the discounted model
+(discount from the metadata, which must then be < 1). irl fit prints which it used.
+
+sampled algorithms (gail, airl, bc) run the env itself, tabular or continuous, and
+report the policy's true return (eval_return) and its normalised score
+(R - R_random) / (R_demos - R_random); on a tabular env also the recovered reward's
+table and recovery metrics. --steps, --generator and --transfer are theirs.
 """
 
 
@@ -46,6 +51,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--algo-kwargs", default=None, help="JSON object of algorithm settings")
     fit.add_argument("--out", type=Path, default=None,
                      help="run folder (new, or an empty folder); default runs/<demos>-<algo>-s<seed>-<time>")
+    fit.add_argument("--steps", type=int, default=None,
+                     help="sampled algorithms only: env steps of the generator (bc: cloning steps)")
+    fit.add_argument("--generator", default=None, choices=["sac", "pg"],
+                     help="gail and airl only: the forward solver the discriminator trains (default sac)")
+    fit.add_argument("--transfer", action="store_true",
+                     help="gail and airl only: re-optimise the recovered reward with SAC from scratch and report "
+                     "that policy's true return (transfer_return)")
     fit.add_argument("--seed", type=int, default=0, help="seed of every random draw, >= 0 (default 0)")
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the messages run")
     fit.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -72,7 +84,8 @@ def _algo_choices() -> str:
 
 _SUMMARY_KEYS = (
     "epic", "regret_hard", "regret_soft", "pearson", "spearman", "demo_log_likelihood",
-    "final_margin", "final_slack", "iterations", "converged", "seconds",
+    "eval_return", "normalised_return", "transfer_return", "transfer_normalised_return", "reward_label",
+    "reward_metrics", "final_margin", "final_slack", "iterations", "converged", "seconds",
 )
 
 
@@ -81,7 +94,7 @@ def _print_summary(metrics: dict) -> None:
         if key in metrics:
             value = metrics[key]
             text = f"{value:.4g}" if isinstance(value, float) else ("n/a" if value is None else str(value))
-            print(f"  {key:<22} {text}")
+            print(f"  {key:<28} {text}")
 
 
 def run_fit(args: argparse.Namespace) -> int:
@@ -101,6 +114,9 @@ def run_fit(args: argparse.Namespace) -> int:
         seed=args.seed,
         device=args.device,
         algo_kwargs=parse_json_object(args.algo_kwargs, "--algo-kwargs"),
+        steps=args.steps,
+        generator=args.generator,
+        transfer=args.transfer,
         progress=not args.quiet,
     )
     for note in outcome.notes:

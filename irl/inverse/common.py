@@ -48,7 +48,7 @@ class InverseResult:
     """What every inverse algorithm returns (:mod:`irl.inverse.registry`); algorithms add their own fields.
 
     Fields:
-        reward_model: the learned ``RewardModel``.
+        reward_model: the learned ``RewardModel`` (None for an algorithm that learns no reward: bc).
         policy: the policy the algorithm returns: a ``(S, A)`` or ``(T, S, A)`` tensor on a
             tabular task, a policy module (:mod:`irl.solvers.policies`) otherwise.
         log: one dict per iteration.
@@ -62,7 +62,7 @@ class InverseResult:
         config: the settings used.
     """
 
-    reward_model: torch.nn.Module
+    reward_model: torch.nn.Module | None
     policy: Any
     log: list[dict[str, float]]
     converged: bool

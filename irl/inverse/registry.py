@@ -6,8 +6,8 @@ registered fit function has the signature
     fit(task, demos: Demos, *, config: Config, callback=None) -> result
 
 where ``task`` is an :data:`irl.inverse.common.Task`: the exact :class:`TabularMDP` for
-the algorithms with ``tabular=True`` (all of today's), or an :class:`EnvTask` (a gymnasium
-env id and kwargs) for the ones that sample the env. The result is an
+the algorithms with ``tabular=True``, or an :class:`EnvTask` (a gymnasium env id and
+kwargs) for the ones that sample the env (gail, airl, bc). The result is an
 :class:`irl.inverse.common.InverseResult` (``reward_model``, ``policy``, ``log``,
 ``converged``, ``iterations``, ``seconds``, ``stop_reason``, ``stop_message``,
 ``config``), a :class:`~irl.inverse.common.TabularResult` with ``reward_table`` on a
@@ -98,4 +98,19 @@ register(Algorithm(
     "mmp",
     "maximum margin planning, loss-augmented subgradient descent (Ratliff et al. 2006)",
     "irl.inverse.mmp", "MMPConfig",
+))
+register(Algorithm(
+    "bc",
+    "behaviour cloning: maximum likelihood of the demo actions, early stopping on held-out episodes; no reward",
+    "irl.inverse.bc", "BCConfig", tabular=False,
+))
+register(Algorithm(
+    "gail",
+    "generative adversarial imitation (Ho & Ermon 2016) on an SAC or PPO generator; reward: the discriminator's logit",
+    "irl.inverse.adversarial.fit", "AdversarialConfig", defaults=(("method", "gail"),), tabular=False,
+))
+register(Algorithm(
+    "airl",
+    "adversarial IRL (Fu et al. 2018) on an SAC or PPO generator; reward: g of f = g + γh' − h",
+    "irl.inverse.adversarial.fit", "AdversarialConfig", defaults=(("method", "airl"),), tabular=False,
 ))

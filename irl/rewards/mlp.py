@@ -86,6 +86,12 @@ class MLPReward(RewardModel):
                 next_obs: torch.Tensor | None = None) -> torch.Tensor:
         """Returns ``(N,)`` rewards; ``obs``/``next_obs`` ``(N,)`` indices or ``(N, *obs_shape)``, ``act``
         ``(N,)`` indices (discrete) or ``(N, act_dim)``."""
+        return self.net(self.encode(obs, act, next_obs)).squeeze(-1)
+
+    def encode(self, obs: torch.Tensor, act: torch.Tensor | None = None,
+               next_obs: torch.Tensor | None = None) -> torch.Tensor:
+        """The network's input ``(N, width)`` for a batch: state features [, one-hot or raw action]
+        [, next-state features]; ``self.net`` maps it to ``(N, 1)`` (a gradient penalty needs both)."""
         x = [self._state_input("obs", obs, None)]
         n = x[0].shape[0]
         if self.inputs != "s":
@@ -96,7 +102,7 @@ class MLPReward(RewardModel):
                 x.append(check_vectors("act", act, self.act_dim, x[0].dtype, n))
         if self.inputs == "sas":
             x.append(self._state_input("next_obs", next_obs, n))
-        return self.net(torch.cat(x, dim=1)).squeeze(-1)
+        return torch.cat(x, dim=1)
 
     def spec(self) -> dict[str, Any]:
         return {

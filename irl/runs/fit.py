@@ -97,6 +97,9 @@ def run_fit(
     seed: int = 0,
     device: str = "cpu",
     algo_kwargs: dict[str, Any] | None = None,
+    steps: int | None = None,
+    generator: str | None = None,
+    transfer: bool = False,
     progress: bool = False,
     runs_root: str | os.PathLike[str] = "runs",
 ) -> FitOutcome:
@@ -105,6 +108,8 @@ def run_fit(
     ``env_id`` (with ``env_kwargs``) replaces the env the demos name; an id from the demo
     file itself must be a registered one without a ``module:`` part. ``progress`` reports
     the iterations on stderr (a bar in a terminal, a line every few seconds otherwise).
+    ``steps`` (env steps; bc: cloning steps), ``generator`` and ``transfer`` (re-optimise the
+    recovered reward with SAC from scratch) apply to the algorithms that sample the env only.
 
     Raises :class:`FitError` / ``DemoFormatError`` / ``MDPError`` / ``EnvIdError`` /
     ``MemoryLimitError`` on bad input before anything is written, and
@@ -133,7 +138,8 @@ def run_fit(
         env_kwargs = dict(env_kwargs or {})
         demos = dataclasses.replace(demos, metadata={**demos.metadata, "env": {"id": env_id, "kwargs": env_kwargs}})
     mdp = task if isinstance(task, TabularMDP) else None
-    config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs or {})
+    algo_kwargs = _sampled_options(algorithm, dict(algo_kwargs or {}), steps, generator, transfer)
+    config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs)
     notes = [] if mdp is None else _horizon_notes(mdp)
 
     if out is not None:
@@ -147,7 +153,8 @@ def run_fit(
         def callback(entry: dict[str, Any]) -> None:
             log.append(dict(entry))
             bar.update(1)
-            shown = {k: f"{entry[k]:.4g}" for k in ("log_likelihood", "margin", "objective") if k in entry}
+            shown = {k: f"{entry[k]:.4g}" for k in ("log_likelihood", "margin", "objective", "loss", "mean_return",
+                                                     "disc_accuracy") if isinstance(entry.get(k), int | float)}
             bar.set_postfix(refresh=False, **shown)
 
         start = time.perf_counter()
@@ -164,8 +171,11 @@ def run_fit(
                 check_finite("learned policy", policy, algo=algo)
                 policy = policy[..., : mdp.n_env_states, :].numpy()
                 metrics = evaluate_fit(mdp, demos, table, result.policy.detach().to("cpu", torch.float64))
-            else:
-                table, policy, metrics = None, result.policy, {}
+                policy_rows, plot_mdp = None, mdp
+        if mdp is None:  # a sampled algorithm: its policy is a module; returns, and the exact tables if tabular
+            policy = result.policy
+            table, policy_rows, metrics, plot_mdp = _sampled_metrics(
+                task, demos, result, config, algo=algo, seed=seed, transfer=transfer, progress=progress, notes=notes)
         metrics.update(
             algo=algo,
             iterations=int(result.iterations),
@@ -196,7 +206,8 @@ def run_fit(
         if mdp is not None:
             run_config.update(horizon=mdp.horizon, horizon_source=mdp.info.get("horizon_source"),
                               discount=mdp.discount)
-        run_dir = _write_run_dir(run_dir, run_config, result, table, policy, metrics, result.log or log, mdp)
+        run_dir = _write_run_dir(run_dir, run_config, result, table, policy, metrics, result.log or log, plot_mdp,
+                                 policy_rows=policy_rows)
     except BaseException:
         if claimed:
             release_run_dir(run_dir)
@@ -219,6 +230,76 @@ def _task(algorithm: Any, demos: Demos, env_id: str | None, env_kwargs: dict[str
     finally:
         env.close()
     return EnvTask(env_id, dict(env_kwargs or {}))
+
+
+def _sampled_options(algorithm: Any, algo_kwargs: dict[str, Any], steps: int | None, generator: str | None,
+                     transfer: bool) -> dict[str, Any]:
+    """``algo_kwargs`` with ``--steps`` and ``--generator`` in; :class:`FitError` where a flag does not apply."""
+    given = [flag for flag, value in (("--steps", steps), ("--generator", generator), ("--transfer", transfer))
+             if value not in (None, False)]
+    if algorithm.tabular and given:
+        from irl.inverse.registry import ALGORITHMS
+
+        sampled = ", ".join(a.name for a in ALGORITHMS.values() if not a.tabular)
+        raise FitError(f"{', '.join(given)}: only for the algorithms that sample the env ({sampled}); "
+                       f"{algorithm.name} is exact on the tabular model (its settings go in --algo-kwargs)")
+    fields = {f.name for f in dataclasses.fields(algorithm.config_class())}
+    if generator is not None and "generator" not in fields:
+        raise FitError(f"--generator: {algorithm.name} has no generator (it is for gail and airl)")
+    if transfer and algorithm.name == "bc":
+        raise FitError("--transfer: bc learns no reward to transfer (it is for gail and airl)")
+    for flag, key, value in (("--steps", "steps", steps), ("--generator", "generator", generator)):
+        if value is None:
+            continue
+        if key in algo_kwargs:
+            raise FitError(f"{flag} and {key} in --algo-kwargs both given: give it once")
+        if key == "steps" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise FitError(f"--steps must be an integer >= 1, got {value!r}")
+        algo_kwargs[key] = value
+    return algo_kwargs
+
+
+def _sampled_metrics(task: EnvTask, demos: Demos, result: Any, config: Any, *, algo: str, seed: int, transfer: bool,
+                     progress: bool, notes: list[str]) -> tuple[Any, Any, dict[str, Any], TabularMDP | None]:
+    """A sampled fit's metrics (:mod:`irl.runs.sampled`), and on a tabular env its ``(n_env_states, A)`` reward
+    table (None for bc), action probabilities and exact model; all None elsewhere."""
+    from irl.envs import MDPError
+    from irl.runs.sampled import policy_table, return_metrics, reward_table, tabular_model, transfer_metrics
+    from irl.runs.train import EVAL_EPISODES
+
+    for name, param in result.policy.named_parameters():
+        check_finite(f"learned policy's {name}", param.detach(), algo=algo)
+    metrics = return_metrics(task.env_id, task.env_kwargs, demos, result.policy, seed=seed, episodes=EVAL_EPISODES)
+    check_finite("evaluation return", np.array([metrics["eval_return"]]), algo=algo)
+    if result.reward_model is None:
+        metrics["reward_metrics"] = f"not applicable: {algo} learns no reward"
+    else:
+        metrics["reward_label"] = getattr(result, "reward_label", "recovered reward")
+    table = rows = None
+    try:
+        mdp = tabular_model(demos, task.env_id, task.env_kwargs)
+    except MDPError as exc:
+        mdp = None
+        notes.append(f"no exact tabular model of {task.env_id} ({exc}): no reward table or recovery metrics")
+    if mdp is not None:
+        rows = policy_table(result.policy, mdp)
+        if result.reward_model is not None:
+            table = reward_table(result.reward_model, mdp)
+            check_finite("recovered reward table", table, algo=algo)
+            metrics.update(evaluate_fit(mdp, demos, table, rows))
+        else:
+            from irl.metrics import demo_log_likelihood
+
+            ll = demo_log_likelihood(mdp, demos, rows)
+            metrics.update(demo_log_likelihood=ll["total"] / demos.n_episodes,
+                           demo_log_likelihood_per_step=ll["per_step"])
+    if "normalised_return_omitted" in metrics:
+        notes.append(f"no normalised return: {metrics['normalised_return_omitted']}")
+    if transfer:
+        metrics.update(transfer_metrics(task.env_id, task.env_kwargs, result.reward_model, metrics,
+                                        steps=config.steps, seed=seed, episodes=EVAL_EPISODES, progress=progress))
+        check_finite("transfer return", np.array([metrics["transfer_return"]]), algo=algo)
+    return table, rows, metrics, mdp
 
 
 def _horizon_notes(mdp: TabularMDP) -> list[str]:
@@ -267,28 +348,40 @@ def _make_config(algorithm, mdp: TabularMDP | None, *, seed: int, device: str, a
         raise FitError(str(exc)) from None
 
 
-def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp) -> Path:
+def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp, *, policy_rows=None) -> Path:
     """Write the run folder atomically; returns where it ended up (``run_dir``, or ``run_dir-2`` if
     ``run_dir`` was filled meanwhile). A tabular fit writes ``reward_table.npy`` and ``policy.npy``
-    (and the grid plot), a sampled one its policy module (``policy.json`` + weights)."""
+    (and the grid plot); a sampled one its policy module (``policy.json`` + weights), its learning
+    curve, and on a tabular env ``reward_table.npy`` and ``policy.npy`` (``policy_rows``) too. An
+    algorithm without a reward (bc) writes no reward files."""
     from irl.rewards import save_reward
 
     with atomic_run_dir(run_dir) as staged:
         tmp = staged.path
         (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
-        save_reward(result.reward_model, tmp)
+        if result.reward_model is not None:
+            save_reward(result.reward_model, tmp)
         if table is not None:
             np.save(tmp / "reward_table.npy", table)
-            np.save(tmp / "policy.npy", policy)
-        else:
+        if isinstance(policy, torch.nn.Module):
             from irl.solvers.policy_io import save_policy
 
             save_policy(policy, tmp)
+            if policy_rows is not None:
+                np.save(tmp / "policy.npy", policy_rows)
+        else:
+            np.save(tmp / "policy.npy", policy)
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
         with open(tmp / "log.jsonl", "w") as fh:
             for entry in log:
                 fh.write(json.dumps(to_jsonable(entry), sort_keys=True) + "\n")
-        if mdp is not None and mdp.grid_shape is not None:
+        curve = getattr(result, "curve", None)
+        if curve is not None:
+            from irl.runs.train import write_curve
+
+            title = f"{run_config['algo']} on {run_config['env']['id']}"
+            write_curve(tmp, curve, metrics.get("eval_return"), title=title)
+        if mdp is not None and mdp.grid_shape is not None and table is not None:
             from irl.runs.plots import plot_reward_grid
 
             true = None if mdp.reward is None else mdp.env_states(mdp.reward).cpu().numpy()
@@ -319,7 +412,7 @@ def load_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> d
         raise FitError(f"{path} is not valid JSON: {getattr(exc, 'msg', exc)}") from None
     if not isinstance(config, dict):
         raise FitError(f"{path} is not a JSON object")
-    if (run_dir / "policy.json").is_file() or "steps" in config:
+    if "steps" in config:
         raise FitError(f"{run_dir} is a run of irl train; irl eval takes a run folder of irl fit (a train run's "
                        "metrics.json already holds the policy's evaluation return)")
     for key in ("demos", "env", "algo"):
@@ -347,6 +440,10 @@ def eval_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> d
     env = config["env"]
     if env_id is not None and env_id != env["id"]:
         raise FitError(f"env {env_id}: the run was made on {env['id']}")
+    if not (run_dir / "reward_table.npy").is_file() and (run_dir / "policy.json").is_file():
+        raise FitError(f"{run_dir} is a run of {config['algo']} with no reward table (one is written on a tabular "
+                       "env, for an algorithm that learns a reward); irl eval recomputes the exact metrics from it, "
+                       "and the run's metrics.json already holds its evaluation return")
     demos = load_demos(config["demos"], check_env=False)
     mdp = mdp_for_demos(demos, env_id=env["id"], env_kwargs=env.get("kwargs") or {})
     S, A = mdp.n_env_states, mdp.n_actions

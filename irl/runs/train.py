@@ -33,7 +33,7 @@ from irl._json import to_jsonable
 from irl.runs.configs import make_config
 from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
 
-__all__ = ["EVAL_EPISODES", "TrainError", "TrainOutcome", "run_train"]
+__all__ = ["EVAL_EPISODES", "TrainError", "TrainOutcome", "run_train", "write_curve"]
 
 EVAL_EPISODES = 10
 
@@ -245,7 +245,6 @@ def _summary_writer_class() -> type:
 def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metrics: dict[str, Any],
                    *, title: str) -> Path:
     """Write the run folder atomically; returns where it ended up (``run_dir`` unless filled meanwhile)."""
-    from irl.runs.plots import plot_learning_curve
     from irl.solvers.policy_io import save_policy
 
     with atomic_run_dir(run_dir) as staged:
@@ -253,11 +252,18 @@ def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metri
         (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
         save_policy(result.policy, tmp)
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
-        curve = to_jsonable(result.curve)
-        (tmp / "curve.json").write_text(json.dumps(curve) + "\n")
-        _write_csv(tmp / "curve.csv", curve)
-        plot_learning_curve(tmp / "learning_curve.png", curve, result.eval_return, title=title)
+        write_curve(tmp, result.curve, result.eval_return, title=title)
     return staged.final
+
+
+def write_curve(folder: Path, curve: list[dict[str, Any]], eval_return: float | None, *, title: str) -> None:
+    """``curve.json``, ``curve.csv`` and ``learning_curve.png`` of one record per training episode."""
+    from irl.runs.plots import plot_learning_curve
+
+    records = to_jsonable(curve)
+    (folder / "curve.json").write_text(json.dumps(records) + "\n")
+    _write_csv(folder / "curve.csv", records)
+    plot_learning_curve(folder / "learning_curve.png", records, eval_return, title=title)
 
 
 def _write_csv(path: Path, records: list[dict[str, Any]]) -> None:

@@ -21,20 +21,22 @@ SAC and policy gradient train through their generators (:mod:`irl.solvers.agent`
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium
+import torch
 from torch import nn
 
 from irl._progress import progress as progress_reporter
 from irl.solvers.policies import evaluate_policy
 
-__all__ = ["EpisodeLog", "TrainResult", "resolve_config", "run_generator"]
+__all__ = ["EpisodeLog", "TrainResult", "resolve_config", "run_generator", "torch_threads"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,7 +102,7 @@ class EpisodeLog:
 
     def end_episode(self, **extra: Any) -> bool:
         record = {"step": self.steps, "episode": len(self.curve) + 1, "true_return": self._return,
-                  "length": self._length, **extra}
+                  "length": self._length, "seconds": time.perf_counter() - self.start, **extra}
         self.curve.append(record)
         self._return, self._length = 0.0, 0
         if not self.bar.disable:
@@ -129,3 +131,19 @@ def run_generator(agent: Any, *, total_steps: int, chunk: int, reward_fn: Any, l
         if not agent.stopped:
             agent.update(reward_fn)
     return log.finish(agent.export_policy(), agent.env, eval_episodes, seed, info={"agent": agent, **(info or {})})
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Runs the block with ``n`` torch CPU threads (None: as set), then restores the previous count.
+
+    Small networks step faster on one thread than on many (the threads' hand-offs cost more
+    than they save), so the sampled solvers default to one.
+    """
+    previous = torch.get_num_threads()
+    if n is not None:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

@@ -6,9 +6,10 @@ import numpy as np
 import torch
 
 from irl.solvers.agent import Transitions
+from irl.solvers.cloning import clone_behavior
 from irl.solvers.policy_gradient.policy import ActorCriticPolicy
 
-__all__ = ["DemoBatch", "behavior_clone"]
+__all__ = ["DemoBatch", "actor_parameters", "behavior_clone"]
 
 
 class DemoBatch:
@@ -33,17 +34,18 @@ class DemoBatch:
         self.env_rewards = np.asarray(transitions.env_rewards, dtype=np.float64)
 
 
+def actor_parameters(policy: ActorCriticPolicy) -> list[torch.nn.Parameter]:
+    """The parameters of π itself: the actor's and, for a Gaussian, ``log_std`` (not the critic's)."""
+    return list(policy.actor.parameters()) + ([] if policy.discrete else [policy.log_std])
+
+
 def behavior_clone(policy: ActorCriticPolicy, demo: DemoBatch, steps: int, lr: float, batch_size: int,
                    rng: np.random.Generator) -> list[float]:
-    """Fits the actor to the demos by maximum likelihood for ``steps`` Adam steps; returns the losses."""
-    params = list(policy.actor.parameters()) + ([] if policy.discrete else [policy.log_std])
-    optimizer = torch.optim.Adam(params, lr=lr)
-    losses = []
-    for _ in range(steps):
-        i = torch.as_tensor(rng.integers(0, demo.n, size=min(batch_size, demo.n)))
-        loss = -policy.dist_log_prob(policy.distribution(demo.x[i]), demo.actions[i]).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-    return losses
+    """Fits the actor to the demos by maximum likelihood for ``steps`` Adam steps; returns the losses.
+
+    :func:`irl.solvers.cloning.clone_behavior` on :func:`actor_parameters`, without a validation
+    split (the warm start and the behaviour model use every demo step).
+    """
+    return clone_behavior(policy, demo.transitions.observations, demo.actions, steps=steps, rng=rng,
+                          params=actor_parameters(policy), learning_rate=lr, batch_size=batch_size,
+                          validation_fraction=0.0).train_losses

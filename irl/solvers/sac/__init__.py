@@ -9,8 +9,7 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium
@@ -34,7 +33,7 @@ from irl.solvers.sac.losses import (
 )
 from irl.solvers.sac.networks import SACPolicy, TwinCritic
 from irl.solvers.spaces import SetupError
-from irl.solvers.training import EpisodeLog, TrainResult, resolve_config, run_generator
+from irl.solvers.training import EpisodeLog, TrainResult, resolve_config, run_generator, torch_threads
 
 __all__ = [
     "SACAgent",
@@ -76,7 +75,7 @@ def train(env: gymnasium.Env | str, *, config: SACConfig | None = None,
     env = make_env(env)
     if demos is not None and demos.rewards is None and reward_model is None:
         raise SetupError("demos without 'rewards' can only be replayed with a reward_model")
-    with _torch_threads(config.cpu_threads):
+    with torch_threads(config.cpu_threads):
         log = EpisodeLog(config.total_steps, callback, progress, desc="sac")
         n_demo = 0 if demos is None else demos.n_steps
         agent = SACAgent(env, config, seed=seed, capacity=min(config.buffer_size, config.total_steps + n_demo),
@@ -86,14 +85,3 @@ def train(env: gymnasium.Env | str, *, config: SACConfig | None = None,
             agent.add_demos(Transitions.from_demos(demos))
         return run_generator(agent, total_steps=config.total_steps, chunk=1, reward_fn=reward_fn, log=log,
                              eval_episodes=config.eval_episodes, seed=seed)
-
-
-@contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    previous = torch.get_num_threads()
-    if n is not None:
-        torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)

@@ -33,6 +33,7 @@ from irl.solvers.sac.losses import (
     temperature_loss,
 )
 from irl.solvers.sac.networks import SACPolicy, TwinCritic
+from irl.solvers.soft_bellman import policy_soft_value, soft_target
 from irl.solvers.spaces import SetupError, flat_dim, space_spec
 
 __all__ = ["SACAgent"]
@@ -83,7 +84,9 @@ class SACAgent(SteppingAgent):
         self.policy = SACPolicy(space_spec(observation_space), space_spec(action_space, bounds=True),
                                 config.hidden, seed=seed).to(self.device)
         init = torch.Generator().manual_seed(seed + 1)  # critics: a stream apart from the policy's
-        in_dim = self.policy.encoder.dim + (0 if self.discrete else self.policy.act_dim)
+        self.absorbing = config.absorbing  # then stored observations carry one more column: 1 = absorbing
+        self.obs_dim = flat_dim(observation_space)
+        in_dim = self.policy.encoder.dim + int(self.absorbing) + (0 if self.discrete else self.policy.act_dim)
         out_dim = self.policy.act_dim if self.discrete else 1
         self.critic = TwinCritic(in_dim, out_dim, config.hidden, generator=init).to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
@@ -98,7 +101,7 @@ class SACAgent(SteppingAgent):
         self._setup_adam()
         self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
-        self.buffer = ReplayBuffer(capacity or config.buffer_size, flat_dim(observation_space),
+        self.buffer = ReplayBuffer(capacity or config.buffer_size, self.obs_dim + int(self.absorbing),
                                    1 if self.discrete else self.policy.act_dim, self.device, self.generator)
         self.updates = 0
         self.pending = 0  # gradient steps owed for the steps collected since the last update
@@ -129,12 +132,17 @@ class SACAgent(SteppingAgent):
         # Each .grad is a view of one flat gradient too: backward accumulates into a defined
         # .grad in place, so after zeroing the flat tensor, backward fills it.
         self._flat_grad = torch.zeros_like(self._flat)
+        self.bind_grads()
+        # Detached aliases share storage with the parameters, so they follow every step.
+        self._critic_frozen = [(w.detach(), b.detach()) for w, b in self.critic.layers()]
+
+    def bind_grads(self) -> None:
+        """Makes every parameter's ``.grad`` a view of the one flat gradient again (after an outside
+        optimiser, e.g. a behaviour-cloning warm start, set them to None or to tensors of its own)."""
         offset = 0
         for p in self._params:
             p.grad = self._flat_grad[offset:offset + p.numel()].view_as(p)
             offset += p.numel()
-        # Detached aliases share storage with the parameters, so they follow every step.
-        self._critic_frozen = [(w.detach(), b.detach()) for w, b in self.critic.layers()]
 
     # -- the generator interface
     def collect(self, n_steps: int) -> Transitions:
@@ -148,7 +156,7 @@ class SACAgent(SteppingAgent):
                 stored, log_prob = self.explore(obs)
             action = self.env_action(stored)
             next_obs, reward, terminated, ended = self.stepper.step(action)
-            self.buffer.add(np.ravel(obs), stored, reward, np.ravel(next_obs), terminated)
+            self._store(np.ravel(obs), stored, reward, np.ravel(next_obs), terminated)
             if self.stepper.steps >= self.config.learning_starts:
                 self.pending += self.config.updates_per_step
             for key, value in zip(rows, (obs, action, next_obs, terminated, ended and not terminated, log_prob,
@@ -185,7 +193,23 @@ class SACAgent(SteppingAgent):
         if np.isnan(rewards).any():
             self.demos_without_rewards = True
             rewards = np.nan_to_num(rewards)
-        self.buffer.add_many(obs, act, rewards, next_obs, np.asarray(transitions.terminated))
+        if not self.absorbing:
+            self.buffer.add_many(obs, act, rewards, next_obs, np.asarray(transitions.terminated))
+            return
+        for i in range(n):
+            self._store(obs[i], act[i], rewards[i], next_obs[i], bool(transitions.terminated[i]))
+
+    def _store(self, obs: np.ndarray, act: np.ndarray, reward: float, next_obs: np.ndarray, terminated: bool) -> None:
+        """One transition into the buffer; with ``absorbing``, a termination becomes a step into the absorbing
+        state plus the absorbing state's own step (DAC)."""
+        if not self.absorbing:
+            self.buffer.add(obs, act, reward, next_obs, terminated)
+            return
+        absorbing = np.zeros(self.obs_dim + 1, np.float32)
+        absorbing[-1] = 1.0
+        self.buffer.add(np.append(obs, 0.0), act, reward, absorbing if terminated else np.append(next_obs, 0.0), False)
+        if terminated:
+            self.buffer.add(absorbing, np.zeros_like(act), 0.0, absorbing, False)
 
     def export_policy(self) -> SACPolicy:
         """Returns a copy of the policy with its own weights (not views of the agent's flat tensor)."""
@@ -260,6 +284,8 @@ class SACAgent(SteppingAgent):
     def losses(self, batch: TransitionBatch, reward_fn: RewardFunction | None = None
                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Returns the critic, actor and temperature losses on ``batch`` (the last 0 without tuning)."""
+        if self.absorbing:
+            return self._absorbing_losses(batch, reward_fn)
         cfg, n = self.config, batch.obs.shape[0]
         reward = batch.env_reward if reward_fn is None else self.relabel(batch, reward_fn)
         alpha = self.log_alpha.detach().exp()
@@ -284,6 +310,58 @@ class SACAgent(SteppingAgent):
             a, log_prob = self.policy.rsample(obs, self.generator)
             q = self.critic(torch.cat([obs, batch.act], 1)).squeeze(-1)
             q_pi = self.critic(torch.cat([obs, a], 1), self._critic_frozen).squeeze(-1)
+            loss_actor = actor_loss(log_prob, q_pi, alpha)
+            entropy_term = log_prob
+        loss_alpha = (temperature_loss(self.log_alpha, entropy_term, self.target_entropy)
+                      if cfg.autotune_temperature else torch.zeros((), device=self.device))
+        return critic_loss(q, target), loss_actor, loss_alpha
+
+    def _absorbing_losses(self, batch: TransitionBatch, reward_fn: RewardFunction | None
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`losses` with an absorbing state (``config.absorbing``): rows whose last observation column
+        is 1 are absorbing. The critics see that column; the absorbing state's value is
+        ``Q(absorbing, 0)``, learned from ``reward_fn.absorbing_reward`` with no entropy bonus; the actor
+        and the temperature ignore absorbing rows (no choice made there matters)."""
+        cfg, d = self.config, self.obs_dim
+        flag, next_flag = batch.obs[:, d:], batch.next_obs[:, d:]
+        is_abs, next_abs = flag[:, 0] > 0.5, next_flag[:, 0] > 0.5
+        if reward_fn is None:
+            reward = batch.env_reward
+        else:
+            inner = batch._replace(obs=batch.obs[:, :d], next_obs=batch.next_obs[:, :d], terminated=next_abs.float())
+            reward = self.relabel(inner, reward_fn)
+            absorbing_reward = float(getattr(reward_fn, "absorbing_reward", 0.0))
+            reward = torch.where(is_abs, torch.full_like(reward, absorbing_reward), reward)
+        alpha = self.log_alpha.detach().exp()
+        obs = self.policy.features(batch.obs[:, :d]) * (1.0 - flag)
+        next_obs = self.policy.features(batch.next_obs[:, :d]) * (1.0 - next_flag)
+        absorbing_in = torch.zeros(1, obs.shape[1] + 1, device=self.device)
+        absorbing_in[0, -1] = 1.0
+        keep = ~is_abs
+        if self.discrete:
+            x = torch.cat([obs, next_obs])
+            n = obs.shape[0]
+            probs, log_probs = self.policy.distribution(x)
+            with torch.no_grad():
+                next_q = torch.amin(self.critic_target(torch.cat([next_obs, next_flag], 1)), 0)
+                next_v = policy_soft_value(next_q, probs[n:], log_probs[n:], alpha)
+                abs_v = torch.amin(self.critic_target(absorbing_in), 0)[0, 0]
+                target = soft_target(reward, torch.where(next_abs, abs_v, next_v), batch.terminated, cfg.gamma)
+            q_all = self.critic(torch.cat([obs, flag], 1))
+            q = q_all.gather(2, batch.act.long().expand(q_all.shape[0], n, 1)).squeeze(-1)
+            loss_actor = discrete_actor_loss(probs[:n][keep], log_probs[:n][keep], q_all[:, keep], alpha)
+            entropy_term = (probs[:n] * log_probs[:n]).sum(-1)[keep]
+        else:
+            zero_a = torch.zeros(1, self.policy.act_dim, device=self.device)
+            with torch.no_grad():
+                next_a, next_log_prob = self.policy.rsample(next_obs, self.generator)
+                next_q = self.critic_target(torch.cat([next_obs, next_flag, next_a], 1)).squeeze(-1)
+                next_v = torch.addcmul(torch.amin(next_q, 0), alpha, next_log_prob, value=-1.0)
+                abs_v = torch.amin(self.critic_target(torch.cat([absorbing_in, zero_a], 1)), 0)[0, 0]
+                target = soft_target(reward, torch.where(next_abs, abs_v, next_v), batch.terminated, cfg.gamma)
+            a, log_prob = self.policy.rsample(obs[keep], self.generator)
+            q = self.critic(torch.cat([obs, flag, batch.act], 1)).squeeze(-1)
+            q_pi = self.critic(torch.cat([obs[keep], flag[keep], a], 1), self._critic_frozen).squeeze(-1)
             loss_actor = actor_loss(log_prob, q_pi, alpha)
             entropy_term = log_prob
         loss_alpha = (temperature_loss(self.log_alpha, entropy_term, self.target_entropy)

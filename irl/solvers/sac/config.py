@@ -43,6 +43,11 @@ class SACConfig:
     """tune α towards ``target_entropy`` ([H] sec. 5); False keeps α = ``init_temperature``."""
     target_entropy: float | None = None
     """entropy the tuning aims at; None: ``-|A|`` for Box actions, ``0.98 log n`` for n discrete ones."""
+    absorbing: bool = False
+    """replace each termination by an absorbing state that the critics value from its own reward
+    (Kostrikov et al. 2019, "Discriminator-Actor-Critic"): the reward function's ``absorbing_reward``
+    attribute (0 without one), forever, with no entropy bonus. Imitation needs it so that the sign of a
+    learned reward does not decide whether ending an episode early pays."""
     eval_episodes: int = 10
     """deterministic episodes of the final evaluation (0 skips it)."""
     device: str = "cpu"

@@ -1,0 +1,133 @@
+"""What ``irl fit`` measures for the algorithms that sample the env (gail, airl, bc).
+
+- ``eval_return``: the learned policy's mean return on the env's own reward over
+  :data:`irl.runs.train.EVAL_EPISODES` episodes (deterministic actions, as ``irl train`` measures).
+- ``normalised_return``: ``(R − R_random) / (R_demos − R_random)``, with ``R_random`` the mean
+  return of a uniformly random policy on the same env and episodes, ``R_demos`` the demo file's
+  mean episode return. Omitted, with the reason in ``normalised_return_omitted``, when the
+  file has no rewards or ``R_demos − R_random`` is too small to divide by.
+- ``transfer_return`` (``--transfer``): the recovered reward re-optimised from scratch by SAC,
+  and that policy's return on the env's reward (normalised as above).
+- On a tabular env (Discrete observations and actions with an exact model), the recovered
+  reward evaluated on every state and action (``reward_table``) and the policy's action
+  probabilities, so that the recovery metrics are those of a tabular fit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from gymnasium import spaces
+
+__all__ = ["TINY_SPREAD", "UniformPolicy", "normalised", "policy_table", "return_metrics", "reward_table",
+           "tabular_model", "transfer_metrics"]
+
+#: ``R_demos − R_random`` below this (relative to ``max(1, |R_demos|, |R_random|)``) gives no normalised score
+TINY_SPREAD = 1e-3
+
+
+class UniformPolicy:
+    """Uniformly random actions of an action space, from its own seeded generator (``act`` as a policy's)."""
+
+    def __init__(self, action_space: spaces.Space, seed: int) -> None:
+        self.action_space = action_space
+        self.action_space.seed(seed)
+
+    def act(self, obs: Any, deterministic: bool = False) -> Any:
+        return self.action_space.sample()
+
+
+def normalised(value: float, random_return: float, demos_return: float) -> float:
+    """``(value − R_random) / (R_demos − R_random)``."""
+    return (value - random_return) / (demos_return - random_return)
+
+
+def return_metrics(env_id: str, env_kwargs: dict[str, Any], demos: Any, policy: Any, *, seed: int,
+                   episodes: int) -> dict[str, Any]:
+    """``eval_return``, ``random_return``, ``demos_return`` and ``normalised_return`` (or why it is omitted)."""
+    from irl.envs import make_env
+    from irl.solvers.policies import evaluate_policy
+
+    env = make_env(env_id, env_kwargs)
+    try:
+        eval_return = evaluate_policy(env, policy, episodes=episodes, seed=seed)
+        random_return = evaluate_policy(env, UniformPolicy(env.action_space, seed), episodes=episodes, seed=seed)
+    finally:
+        env.close()
+    metrics: dict[str, Any] = {"eval_return": eval_return, "eval_episodes": episodes, "random_return": random_return}
+    if demos.rewards is None:
+        metrics["normalised_return_omitted"] = "the demo file has no rewards, so R_demos is unknown"
+        return metrics
+    demos_return = float(np.mean(demos.episode_returns()))
+    metrics["demos_return"] = demos_return
+    spread = demos_return - random_return
+    if not abs(spread) > TINY_SPREAD * max(1.0, abs(demos_return), abs(random_return)):
+        metrics["normalised_return_omitted"] = (f"R_demos − R_random = {spread:.3g} is too small to divide by "
+                                                f"(R_demos {demos_return:.4g}, R_random {random_return:.4g})")
+        return metrics
+    metrics["normalised_return"] = normalised(eval_return, random_return, demos_return)
+    return metrics
+
+
+def transfer_metrics(env_id: str, env_kwargs: dict[str, Any], reward_model: Any, returns: dict[str, Any], *,
+                     steps: int, seed: int, episodes: int, progress: bool) -> dict[str, Any]:
+    """SAC from scratch on ``reward_model`` for ``steps`` env steps; its return on the env's reward as
+    ``transfer_return`` (and ``transfer_normalised_return`` when ``returns`` has a normalised score)."""
+    from irl.envs import make_env
+    from irl.solvers.sac import SACConfig, train
+
+    env = make_env(env_id, env_kwargs)
+    try:
+        result = train(env, config=SACConfig(total_steps=steps, eval_episodes=episodes), reward_model=reward_model,
+                       seed=seed, progress=progress)
+    finally:
+        env.close()
+    out: dict[str, Any] = {"transfer_return": result.eval_return, "transfer_steps": steps}
+    if "normalised_return" in returns:
+        out["transfer_normalised_return"] = normalised(result.eval_return, returns["random_return"],
+                                                       returns["demos_return"])
+    return out
+
+
+def tabular_model(demos: Any, env_id: str, env_kwargs: dict[str, Any]) -> Any:
+    """The exact tabular model of the env when it has Discrete observations and actions, else None."""
+    from irl.envs import make_env, mdp_for_demos
+
+    env = make_env(env_id, env_kwargs)
+    try:
+        discrete = isinstance(env.observation_space, spaces.Discrete) and isinstance(env.action_space,
+                                                                                        spaces.Discrete)
+    finally:
+        env.close()
+    return mdp_for_demos(demos, env_id=env_id, env_kwargs=env_kwargs) if discrete else None
+
+
+def _all_pairs(n_states: int, n_actions: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(S·A,)`` state and action indices, state-major."""
+    return (torch.arange(n_states).repeat_interleave(n_actions), torch.arange(n_actions).repeat(n_states))
+
+
+def reward_table(reward_model: Any, mdp: Any) -> np.ndarray:
+    """``(n_env_states, A)`` float64 reward of every env state and action (next state: the state itself, not
+    terminated; the recovered rewards here use neither)."""
+    from irl.rewards import RewardFn
+
+    env_space, act_space = spaces.Discrete(mdp.n_env_states), spaces.Discrete(mdp.n_actions)
+    s, a = _all_pairs(mdp.n_env_states, mdp.n_actions)
+    with torch.no_grad():
+        r = RewardFn(reward_model, env_space, act_space)(s.numpy(), a.numpy(), s.numpy(), np.zeros(len(s), bool))
+    return torch.as_tensor(r).to("cpu", torch.float64).reshape(mdp.n_env_states, mdp.n_actions).numpy()
+
+
+def policy_table(policy: Any, mdp: Any) -> np.ndarray:
+    """``(n_env_states, A)`` float64 action probabilities of a sampled policy (from its ``log_prob``)."""
+    s, a = _all_pairs(mdp.n_env_states, mdp.n_actions)
+    with torch.no_grad():
+        log_p = policy.log_prob(s, a).to("cpu", torch.float64).reshape(mdp.n_env_states, mdp.n_actions)
+    table = log_p.exp().numpy()
+    if not np.allclose(table.sum(1), 1.0, atol=1e-4):
+        raise ValueError("the policy's action probabilities do not sum to 1 in every state")
+    return table / table.sum(1, keepdims=True)
+

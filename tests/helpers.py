@@ -1,0 +1,46 @@
+"""Shared by the tests: demos of a hand-written policy rolled out in a gymnasium env, and curves without
+their wall times."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from irl.data import Demos
+
+
+def rollout_demos(env_id: str, act: Callable[[Any, np.random.Generator], Any], episodes: int, seed: int, *,
+                  env_kwargs: dict | None = None, dtypes: tuple = (np.float32, np.float32)) -> Demos:
+    """``episodes`` episodes of ``act(obs, rng)`` in ``gym.make(env_id, **env_kwargs)``, episode ``e`` reset with
+    seed ``seed + e``, the env's rewards kept. ``dtypes`` are the observations' and the actions'."""
+    env_kwargs = dict(env_kwargs or {})
+    rng = np.random.default_rng(seed)
+    env = gym.make(env_id, **env_kwargs)
+    out = []
+    for e in range(episodes):
+        obs, _ = env.reset(seed=seed + e)
+        rows: dict[str, list] = {"observations": [], "actions": [], "next_observations": [], "rewards": []}
+        while True:
+            action = act(obs, rng)
+            nxt, reward, terminated, truncated, _ = env.step(action)
+            for key, value in zip(rows, (obs, action, nxt, reward), strict=True):
+                rows[key].append(value)
+            if terminated or truncated:
+                break
+            obs = nxt
+        obs_dtype, act_dtype = dtypes
+        out.append({"observations": np.asarray(rows["observations"], obs_dtype),
+                    "actions": np.asarray(rows["actions"], act_dtype),
+                    "next_observations": np.asarray(rows["next_observations"], obs_dtype),
+                    "rewards": np.asarray(rows["rewards"], np.float32),
+                    "terminated": terminated, "truncated": truncated and not terminated})
+    env.close()
+    return Demos.from_episodes(out, metadata={"env": {"id": env_id, "kwargs": env_kwargs}})
+
+
+def untimed(curve: list[dict]) -> list[dict]:
+    """The curve records without their wall time (the one field a seed does not fix)."""
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in curve]
