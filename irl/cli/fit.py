@@ -21,7 +21,7 @@ horizon is the metadata's 'horizon', else the env's time limit, else (when every
 truncated episode ends at the same step) that step; with none, the discounted model
 (discount from the metadata, which must then be < 1). irl fit prints which it used.
 
-sampled algorithms (gail, airl, bc) run the env itself, tabular or continuous, and
+sampled algorithms (gail, airl, gcl, gan-gcl, bc) run the env itself, tabular or continuous, and
 report the policy's true return (eval_return) and its normalised score
 (R - R_random) / (R_demos - R_random); on a tabular env also the recovered reward's
 table and recovery metrics. --steps, --generator and --transfer are theirs.
@@ -54,9 +54,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--steps", type=int, default=None,
                      help="sampled algorithms only: env steps of the generator (bc: cloning steps)")
     fit.add_argument("--generator", default=None, choices=["sac", "pg"],
-                     help="gail and airl only: the forward solver the discriminator trains (default sac)")
+                     help="gail, airl, gcl, gan-gcl: the forward solver they train (default sac)")
     fit.add_argument("--transfer", action="store_true",
-                     help="gail and airl only: re-optimise the recovered reward with SAC from scratch and report "
+                     help="gail, airl, gcl, gan-gcl: re-optimise the recovered reward with SAC from scratch and report "
                      "that policy's true return (transfer_return)")
     fit.add_argument("--seed", type=int, default=0, help="seed of every random draw, >= 0 (default 0)")
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the messages run")

@@ -7,7 +7,7 @@ registered fit function has the signature
 
 where ``task`` is an :data:`irl.inverse.common.Task`: the exact :class:`TabularMDP` for
 the algorithms with ``tabular=True``, or an :class:`EnvTask` (a gymnasium env id and
-kwargs) for the ones that sample the env (gail, airl, bc). The result is an
+kwargs) for the ones that sample the env (gail, airl, bc, gcl, gan-gcl). The result is an
 :class:`irl.inverse.common.InverseResult` (``reward_model``, ``policy``, ``log``,
 ``converged``, ``iterations``, ``seconds``, ``stop_reason``, ``stop_message``,
 ``config``), a :class:`~irl.inverse.common.TabularResult` with ``reward_table`` on a
@@ -113,4 +113,14 @@ register(Algorithm(
     "airl",
     "adversarial IRL (Fu et al. 2018) on an SAC or PPO generator; reward: g of f = g + γh' − h",
     "irl.inverse.adversarial.fit", "AdversarialConfig", defaults=(("method", "airl"),), tabular=False,
+))
+register(Algorithm(
+    "gcl",
+    "guided cost learning (Finn et al. 2016): MaxEnt IRL with importance-weighted samples of an SAC or PPO generator",
+    "irl.inverse.gcl.fit", "GCLConfig", defaults=(("method", "gcl"),), tabular=False,
+))
+register(Algorithm(
+    "gan-gcl",
+    "GAN guided cost learning (Finn, Christiano et al. 2016): a trajectory discriminator exp r / (exp r + q)",
+    "irl.inverse.gcl.fit", "GCLConfig", defaults=(("method", "gan-gcl"),), tabular=False,
 ))

@@ -245,9 +245,9 @@ def _sampled_options(algorithm: Any, algo_kwargs: dict[str, Any], steps: int | N
                        f"{algorithm.name} is exact on the tabular model (its settings go in --algo-kwargs)")
     fields = {f.name for f in dataclasses.fields(algorithm.config_class())}
     if generator is not None and "generator" not in fields:
-        raise FitError(f"--generator: {algorithm.name} has no generator (it is for gail and airl)")
+        raise FitError(f"--generator: {algorithm.name} has no generator (it is for gail, airl, gcl and gan-gcl)")
     if transfer and algorithm.name == "bc":
-        raise FitError("--transfer: bc learns no reward to transfer (it is for gail and airl)")
+        raise FitError("--transfer: bc learns no reward to transfer (it is for gail, airl, gcl and gan-gcl)")
     for flag, key, value in (("--steps", "steps", steps), ("--generator", "generator", generator)):
         if value is None:
             continue

@@ -29,7 +29,6 @@ The recovered reward (``result.reward_model``) is AIRL's ``g``; GAIL's is its di
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 import time
@@ -47,6 +46,14 @@ from irl.inverse.adversarial.discriminators import AIRLDiscriminator, GAILDiscri
 from irl.inverse.adversarial.losses import discriminator_accuracy, discriminator_loss, gradient_penalty
 from irl.inverse.adversarial.rewards import GAIL_REWARDS, airl_policy_reward, gail_reward
 from irl.inverse.common import EnvTask, InverseResult
+from irl.inverse.sampling import (
+    GENERATORS,
+    TailAverage,
+    check_sampled_settings,
+    cloning_actions,
+    make_generator,
+    positive_widths,
+)
 from irl.solvers.agent import Transitions
 from irl.solvers.cloning import clone_behavior
 from irl.solvers.training import EpisodeLog, torch_threads
@@ -54,7 +61,6 @@ from irl.solvers.training import EpisodeLog, torch_threads
 __all__ = ["GENERATORS", "METHODS", "AdversarialConfig", "AdversarialResult", "DiscriminatorReward", "fit"]
 
 METHODS = ("gail", "airl")
-GENERATORS = ("sac", "pg")
 
 
 @dataclass(frozen=True)
@@ -111,37 +117,20 @@ class AdversarialConfig:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
-        if self.generator not in GENERATORS:
-            raise ValueError(f"generator must be one of {list(GENERATORS)}, got {self.generator!r}")
         if self.gail_reward not in GAIL_REWARDS:
             raise ValueError(f"gail_reward must be one of {list(GAIL_REWARDS)}, got {self.gail_reward!r}")
-        for name in ("steps", "round_steps", "disc_updates", "disc_batch_size", "policy_window"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        check_sampled_settings(self, ("steps", "round_steps", "disc_updates", "disc_batch_size", "policy_window"))
         if self.disc_batch_size < 2:
             raise ValueError(f"disc_batch_size must be >= 2 (half demos, half generator), got {self.disc_batch_size}")
         if not self.disc_lr > 0 or not self.absorbing_lr > 0:
             raise ValueError(f"disc_lr and absorbing_lr must be > 0, got {self.disc_lr}, {self.absorbing_lr}")
         if not self.gradient_penalty >= 0:
             raise ValueError(f"gradient_penalty must be >= 0, got {self.gradient_penalty}")
-        if not 0 <= self.average_from <= 1:
-            raise ValueError(f"average_from must lie in [0, 1], got {self.average_from}")
         if not 0 <= self.label_smoothing < 0.5:
             raise ValueError(f"label_smoothing must lie in [0, 0.5), got {self.label_smoothing}")
-        if self.cpu_threads is not None and self.cpu_threads < 1:
-            raise ValueError(f"cpu_threads must be >= 1 or None, got {self.cpu_threads}")
-        if self.bc_warmstart_steps < 0 or self.seed < 0:
-            raise ValueError(f"bc_warmstart_steps and seed must be >= 0, got {self.bc_warmstart_steps}, {self.seed}")
-        if not isinstance(self.generator_kwargs, dict):
-            raise ValueError("generator_kwargs must be an object of the generator's settings")
-        for key in ("total_steps", "device", "rollout_steps"):
-            if key in self.generator_kwargs:
-                raise ValueError(f"generator_kwargs must not set {key!r}: it follows steps, device and round_steps")
-        hidden = tuple(int(h) for h in self.disc_hidden)
-        if any(h < 1 for h in hidden):
-            raise ValueError(f"disc_hidden widths must be >= 1, got {self.disc_hidden}")
-        object.__setattr__(self, "disc_hidden", hidden)
+        if self.bc_warmstart_steps < 0:
+            raise ValueError(f"bc_warmstart_steps must be >= 0, got {self.bc_warmstart_steps}")
+        object.__setattr__(self, "disc_hidden", positive_widths("disc_hidden", self.disc_hidden))
 
     @property
     def max_iters(self) -> int:
@@ -254,9 +243,7 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
     if cfg.demos_in_buffer and cfg.generator == "sac":
         agent.add_demos(dataclasses.replace(expert, env_rewards=np.full(len(expert), np.nan)))
 
-    average = copy.deepcopy(discriminator.reward_model).requires_grad_(False)
-    first_averaged = min(cfg.max_iters, max(1, math.ceil(cfg.average_from * cfg.max_iters)))  # a 1-based round
-    averaged = 0
+    average = TailAverage(discriminator.reward_model, cfg.max_iters, cfg.average_from)
     window: Transitions | None = None
     log: list[dict[str, Any]] = []
     while agent.steps < cfg.steps and not agent.stopped:
@@ -273,11 +260,7 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
             raise NonFiniteError(f"{cfg.method}: the discriminator's loss became NaN or inf in round {len(log)}; "
                                  "lower disc_lr or raise gradient_penalty")
         state["accuracy"] = float(np.mean(accuracies))
-        if len(log) + 1 >= first_averaged:
-            averaged += 1
-            with torch.no_grad():
-                for mean, now in zip(average.parameters(), discriminator.reward_model.parameters(), strict=True):
-                    mean.lerp_(now, 1.0 / averaged)
+        average.update(discriminator.reward_model)
         terminal_discount = agent.config.gamma if cfg.absorbing and cfg.generator == "pg" else None
         agent.update(DiscriminatorReward(discriminator, cfg.method, cfg.gail_reward, agent.policy,
                                          generator_entropy=cfg.generator == "sac", low=bounds[0], high=bounds[1],
@@ -289,7 +272,7 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
         log.append(entry)
         if callback is not None:
             callback(entry)
-    reward_model = (average if averaged else copy.deepcopy(discriminator.reward_model).requires_grad_(False)).cpu()
+    reward_model = average.result(discriminator.reward_model)
     if cfg.method == "airl":
         label = "AIRL g(s), the reward without shaping" if cfg.state_only else "AIRL g(s, a), the reward without shaping"
     else:
@@ -303,20 +286,11 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
 
 def _generator(env: Any, cfg: AdversarialConfig, log: EpisodeLog, state: dict[str, float]) -> Any:
     """The SAC or PG generator, reporting each episode (with the discriminator's accuracy) to ``log``."""
-    if cfg.generator == "sac":
-        from irl.solvers.sac import SACAgent, SACConfig
-
-        settings: dict[str, Any] = {"total_steps": cfg.steps, "absorbing": cfg.absorbing, "device": cfg.device}
-        if cfg.method == "airl":  # soft RL on f at temperature 1 (module docstring)
-            settings.update(autotune_temperature=False, init_temperature=1.0)
-        agent = SACAgent(env, SACConfig(**{**settings, **cfg.generator_kwargs}), seed=cfg.seed, log=log)
-    else:
-        from irl.solvers.policy_gradient import PGAgent, PGConfig
-
-        settings = {"total_steps": cfg.steps, "rollout_steps": cfg.round_steps}
-        if cfg.method == "airl":  # its reward f − log π already holds the entropy bonus at temperature 1
-            settings["temperature"] = 0.0
-        agent = PGAgent(env, PGConfig(**{**settings, **cfg.generator_kwargs}), seed=cfg.seed, log=log)
+    # AIRL: soft RL on f at temperature 1; on PG its reward f − log π already holds the entropy bonus
+    soft = (cfg.method == "airl") and ("reward-has-entropy" if cfg.generator == "pg" else True)
+    agent = make_generator(env, cfg.generator, steps=cfg.steps, round_steps=cfg.round_steps, soft=soft,
+                           absorbing=cfg.absorbing, device=cfg.device, seed=cfg.seed, log=log,
+                           overrides=cfg.generator_kwargs)
     stats = agent.stepper.extras
     agent.stepper.extras = lambda: {**(stats() if stats else {}), "disc_accuracy": state["accuracy"]}
     return agent
@@ -334,10 +308,7 @@ def _warm_start(agent: Any, expert: Transitions, cfg: AdversarialConfig, rng: np
     from irl.solvers.policy_gradient.demos import actor_parameters
 
     params = actor_parameters(agent.policy) if cfg.generator == "pg" else None
-    actions = expert.actions
-    if cfg.generator == "sac" and isinstance(agent.env.action_space, spaces.Box):
-        low, high = agent.env.action_space.low, agent.env.action_space.high
-        actions = np.clip(actions, low + 1e-6 * (high - low), high - 1e-6 * (high - low))  # the squashed support
+    actions = cloning_actions(cfg.generator, agent.env.action_space, expert.actions)
     clone_behavior(agent.policy, expert.observations, actions, steps=cfg.bc_warmstart_steps, rng=rng,
                    params=params, validation_fraction=0.0)
     if cfg.generator == "sac":

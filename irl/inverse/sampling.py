@@ -1,0 +1,112 @@
+"""What the sampled inverse algorithms (GAIL, AIRL, GCL) share: the generator they drive, and the
+tail average of a reward network's weights over the last rounds of a game whose reward oscillates."""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["GENERATORS", "TailAverage", "check_sampled_settings", "cloning_actions", "make_generator", "positive_widths"]
+
+GENERATORS = ("sac", "pg")
+
+
+def make_generator(env: Any, kind: str, *, steps: int, round_steps: int, soft: bool, absorbing: bool,
+                   device: str, seed: int, log: Any, overrides: dict[str, Any]) -> Any:
+    """The SAC or PG (PPO) agent an inverse algorithm trains, reporting its episodes to ``log``.
+
+    Args:
+        kind: "sac" or "pg".
+        steps: env steps in all; round_steps: env steps per round (PG's rollout length).
+        soft: the reward handed to ``update`` is to be maximised with an entropy bonus at temperature 1
+            (soft RL, MaxEnt's model): SAC then runs at a fixed temperature 1, PG gets temperature 1. When
+            False the solvers keep their own settings. ``soft="reward-has-entropy"`` is for a reward that
+            already holds ``− log π`` (AIRL's on PG): PG's own temperature is then 0.
+        absorbing: SAC: terminations lead to an absorbing state valued from the reward function.
+        overrides: settings of the solver's config that replace these (never total_steps, device or rollout_steps).
+    """
+    if kind == "sac":
+        from irl.solvers.sac import SACAgent, SACConfig
+
+        settings: dict[str, Any] = {"total_steps": steps, "absorbing": absorbing, "device": device}
+        if soft:
+            settings.update(autotune_temperature=False, init_temperature=1.0)
+        return SACAgent(env, SACConfig(**{**settings, **overrides}), seed=seed, log=log)
+    if kind == "pg":
+        from irl.solvers.policy_gradient import PGAgent, PGConfig
+
+        settings = {"total_steps": steps, "rollout_steps": round_steps}
+        if soft:
+            settings["temperature"] = 0.0 if soft == "reward-has-entropy" else 1.0
+        return PGAgent(env, PGConfig(**{**settings, **overrides}), seed=seed, log=log)
+    raise ValueError(f"generator must be one of {list(GENERATORS)}, got {kind!r}")
+
+
+def cloning_actions(kind: str, action_space: Any, actions: Any) -> Any:
+    """Demo actions to clone into a generator's policy: for SAC's squashed Gaussian, Box actions moved just
+    inside the bounds (its support is open there); unchanged otherwise."""
+    from gymnasium import spaces
+
+    if kind != "sac" or not isinstance(action_space, spaces.Box):
+        return actions
+    low, high = action_space.low, action_space.high
+    return np.clip(actions, low + 1e-6 * (high - low), high - 1e-6 * (high - low))
+
+
+def check_sampled_settings(cfg: Any, counts: tuple[str, ...]) -> None:
+    """``ValueError`` naming the setting for the fields every sampled inverse config has (``generator``,
+    ``average_from``, ``cpu_threads``, ``seed``, ``generator_kwargs``) and for the integer ``counts`` (>= 1)."""
+    if cfg.generator not in GENERATORS:
+        raise ValueError(f"generator must be one of {list(GENERATORS)}, got {cfg.generator!r}")
+    for name in counts:
+        value = getattr(cfg, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+    if not 0 <= cfg.average_from <= 1:
+        raise ValueError(f"average_from must lie in [0, 1], got {cfg.average_from}")
+    if cfg.cpu_threads is not None and cfg.cpu_threads < 1:
+        raise ValueError(f"cpu_threads must be >= 1 or None, got {cfg.cpu_threads}")
+    if cfg.seed < 0:
+        raise ValueError(f"seed must be >= 0, got {cfg.seed}")
+    if not isinstance(cfg.generator_kwargs, dict):
+        raise ValueError("generator_kwargs must be an object of the generator's settings")
+    for key in ("total_steps", "device", "rollout_steps"):
+        if key in cfg.generator_kwargs:
+            raise ValueError(f"generator_kwargs must not set {key!r}: it follows steps, device and round_steps")
+
+
+def positive_widths(name: str, widths: Any) -> tuple[int, ...]:
+    """``widths`` as a tuple of ints; ``ValueError`` naming ``name`` when one is < 1."""
+    hidden = tuple(int(h) for h in widths)
+    if any(h < 1 for h in hidden):
+        raise ValueError(f"{name} widths must be >= 1, got {widths}")
+    return hidden
+
+
+class TailAverage:
+    """The running mean of a module's weights over the rounds from ``first`` (1-based) on.
+
+    ``update(module)`` once per round; ``result(module)`` is a frozen CPU copy of the mean, or of
+    ``module`` itself when no round was averaged.
+    """
+
+    def __init__(self, module: torch.nn.Module, rounds: int, average_from: float) -> None:
+        self.mean = copy.deepcopy(module).requires_grad_(False)
+        self.first = min(rounds, max(1, math.ceil(average_from * rounds)))
+        self.round = self.count = 0
+
+    def update(self, module: torch.nn.Module) -> None:
+        self.round += 1
+        if self.round < self.first:
+            return
+        self.count += 1
+        with torch.no_grad():
+            for mean, now in zip(self.mean.parameters(), module.parameters(), strict=True):
+                mean.lerp_(now, 1.0 / self.count)
+
+    def result(self, module: torch.nn.Module) -> torch.nn.Module:
+        return (self.mean if self.count else copy.deepcopy(module).requires_grad_(False)).cpu()
