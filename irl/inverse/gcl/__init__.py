@@ -4,7 +4,8 @@
   tensors (self-normalised trajectory weights, the fused density of several samplers, the
   effective sample size, and the weights GAN-GCL's discriminator gives demos and samples);
 - :mod:`~irl.inverse.gcl.oracle`: on a tabular task, the exact MaxEnt gradient (causal and
-  trajectory-level) beside the sampled estimates, to say how good each estimate is.
+  trajectory-level) beside the sampled estimates, to say how good each estimate is;
+- :mod:`~irl.inverse.gcl.fit`: the algorithm on a generator (``irl fit --algo gcl | gan-gcl``).
 """
 
 from irl.inverse.gcl.oracle import (
