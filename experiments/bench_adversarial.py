@@ -61,6 +61,16 @@ IMITATION_SAC_STEPS = 50_000
 
 
 # ------------------------------------------------------------------------------------- one run
+def threshold_summary(points: list) -> dict:
+    """From ``(env steps, seconds, normalised return)`` evaluations: where the first reaches ``THRESHOLD``
+    (``steps_to``, ``seconds_to``; None if none does) and the lowest evaluation after it (``lowest_after``)."""
+    hit = next((i for i, p in enumerate(points) if p[2] >= THRESHOLD), None)
+    if hit is None:
+        return {"steps_to": None, "seconds_to": None, "lowest_after": None}
+    later = [p[2] for p in points[hit + 1:]]
+    return {"steps_to": points[hit][0], "seconds_to": points[hit][1], "lowest_after": min(later) if later else None}
+
+
 def worker(spec: dict) -> dict:
     """One fit of ours (runs in its own process); returns the row's numbers."""
     import torch
@@ -93,12 +103,9 @@ def worker(spec: dict) -> dict:
     returns = return_metrics(env, {}, demos, result.policy, seed=spec["seed"], episodes=10)
     r_random, r_demos = returns["random_return"], returns["demos_return"]
     points = [(s, t, normalised(r, r_random, r_demos)) for s, t, r in evaluations]
-    hit = next((i for i, p in enumerate(points) if p[2] >= THRESHOLD), None)
     row = {**spec, "lib": "irl", "seconds": result.seconds - eval_seconds, "final": returns["normalised_return"],
            "final_return": returns["eval_return"], "random_return": r_random, "demos_return": r_demos,
-           "steps_to": points[hit][0] if hit is not None else None,
-           "seconds_to": points[hit][1] if hit is not None else None,
-           "lowest_after": min(p[2] for p in points[hit + 1:]) if hit is not None and hit + 1 < len(points) else None,
+           **threshold_summary(points),
            "curve": points}
     if spec["method"] == "airl" and spec["transfer_steps"]:
         row["transfer"] = transfer_metrics(env, {}, result.reward_model, returns, steps=spec["transfer_steps"],
@@ -121,12 +128,9 @@ def imitation_run(python: str, spec: dict) -> dict:
         return {**spec, "lib": "imitation", "error": out["error"]}
     r_random, r_demos = spec["random_return"], spec["demos_return"]
     norm = [(s, t, (r - r_random) / (r_demos - r_random)) for s, t, r in out["curve"]]
-    hit = next((i for i, p in enumerate(norm) if p[2] >= THRESHOLD), None)
     return {**spec, "lib": "imitation", "seconds": out["seconds"], "steps_run": out["steps"],
             "final": (out["final_return"] - r_random) / (r_demos - r_random), "final_return": out["final_return"],
-            "steps_to": norm[hit][0] if hit is not None else None,
-            "seconds_to": norm[hit][1] if hit is not None else None,
-            "lowest_after": min(p[2] for p in norm[hit + 1:]) if hit is not None and hit + 1 < len(norm) else None,
+            **threshold_summary(norm),
             "version": out.get("imitation_version")}
 
 

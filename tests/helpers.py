@@ -1,5 +1,5 @@
-"""Shared by the tests: demos of a hand-written policy rolled out in a gymnasium env, and curves without
-their wall times."""
+"""Shared by the tests: demos of a hand-written policy rolled out in a gymnasium env, random transition
+arrays, and curves without their wall times."""
 
 from __future__ import annotations
 
@@ -44,3 +44,13 @@ def rollout_demos(env_id: str, act: Callable[[Any, np.random.Generator], Any], e
 def untimed(curve: list[dict]) -> list[dict]:
     """The curve records without their wall time (the one field a seed does not fix)."""
     return [{k: v for k, v in r.items() if k != "seconds"} for r in curve]
+
+
+def random_transitions(rng: np.random.Generator, S: int, A: int, *, deterministic: bool) -> np.ndarray:
+    """Dense ``(S, A, S)`` transitions: one random successor per pair, or peaked random rows."""
+    if deterministic:
+        P = np.zeros((S, A, S))
+        P[np.arange(S)[:, None], np.arange(A)[None, :], rng.integers(0, S, size=(S, A))] = 1.0
+        return P
+    P = rng.random((S, A, S)) ** 3
+    return P / P.sum(-1, keepdims=True)

@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from helpers import random_transitions
 
 from irl.data import Demos
 from irl.envs import TabularMDP, gridworld_mdp
@@ -115,12 +116,7 @@ def test_episode_sums_by_hand_and_keeps_the_graph():
 def _random_mdp(seed: int, S: int = 4, A: int = 2, T: int = 4, *, deterministic: bool,
                 starts: tuple[int, ...] = (0,)) -> TabularMDP:
     rng = np.random.default_rng(seed)
-    if deterministic:
-        P = np.zeros((S, A, S))
-        P[np.arange(S)[:, None], np.arange(A)[None, :], rng.integers(0, S, size=(S, A))] = 1.0
-    else:
-        P = rng.random((S, A, S)) ** 3
-        P /= P.sum(-1, keepdims=True)
+    P = random_transitions(rng, S, A, deterministic=deterministic)
     initial = np.zeros(S)
     initial[list(starts)] = 1.0 / len(starts)
     return TabularMDP.from_arrays(transitions=P, initial=initial, horizon=T)

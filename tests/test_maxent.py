@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from helpers import random_transitions
 
 from irl.data import Demos
 from irl.envs import TabularMDP, gridworld_mdp
@@ -16,12 +17,7 @@ from irl.runs.generate import generate_tabular_demos
 
 
 def _random_mdp(rng, S=5, A=3, *, horizon=None, discount=None, deterministic=False, terminal=(4,)):
-    if deterministic:
-        P = np.zeros((S, A, S))
-        P[np.arange(S)[:, None], np.arange(A)[None, :], rng.integers(0, S, size=(S, A))] = 1.0
-    else:
-        P = rng.random((S, A, S)) ** 3
-        P /= P.sum(-1, keepdims=True)
+    P = random_transitions(rng, S, A, deterministic=deterministic)
     initial = np.zeros(S)
     initial[: S - 1] = rng.random(S - 1)
     initial /= initial.sum()

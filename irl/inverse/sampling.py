@@ -15,17 +15,16 @@ __all__ = ["GENERATORS", "TailAverage", "check_sampled_settings", "cloning_actio
 GENERATORS = ("sac", "pg")
 
 
-def make_generator(env: Any, kind: str, *, steps: int, round_steps: int, soft: bool, absorbing: bool,
-                   device: str, seed: int, log: Any, overrides: dict[str, Any]) -> Any:
+def make_generator(env: Any, kind: str, *, steps: int, round_steps: int, temperature: float | None,
+                   absorbing: bool, device: str, seed: int, log: Any, overrides: dict[str, Any]) -> Any:
     """The SAC or PG (PPO) agent an inverse algorithm trains, reporting its episodes to ``log``.
 
     Args:
         kind: "sac" or "pg".
         steps: env steps in all; round_steps: env steps per round (PG's rollout length).
-        soft: the reward handed to ``update`` is to be maximised with an entropy bonus at temperature 1
-            (soft RL, MaxEnt's model): SAC then runs at a fixed temperature 1, PG gets temperature 1. When
-            False the solvers keep their own settings. ``soft="reward-has-entropy"`` is for a reward that
-            already holds ``− log π`` (AIRL's on PG): PG's own temperature is then 0.
+        temperature: a fixed temperature of the generator's entropy bonus (SAC: no tuning), e.g. 1 for soft
+            RL on a MaxEnt reward, 0 (PG) for a reward that already holds ``− log π``; None: the solver's
+            own setting (SAC tunes it).
         absorbing: SAC: terminations lead to an absorbing state valued from the reward function.
         overrides: settings of the solver's config that replace these (never total_steps, device or rollout_steps).
     """
@@ -33,15 +32,15 @@ def make_generator(env: Any, kind: str, *, steps: int, round_steps: int, soft: b
         from irl.solvers.sac import SACAgent, SACConfig
 
         settings: dict[str, Any] = {"total_steps": steps, "absorbing": absorbing, "device": device}
-        if soft:
-            settings.update(autotune_temperature=False, init_temperature=1.0)
+        if temperature is not None:
+            settings.update(autotune_temperature=False, init_temperature=temperature)
         return SACAgent(env, SACConfig(**{**settings, **overrides}), seed=seed, log=log)
     if kind == "pg":
         from irl.solvers.policy_gradient import PGAgent, PGConfig
 
         settings = {"total_steps": steps, "rollout_steps": round_steps}
-        if soft:
-            settings["temperature"] = 0.0 if soft == "reward-has-entropy" else 1.0
+        if temperature is not None:
+            settings["temperature"] = temperature
         return PGAgent(env, PGConfig(**{**settings, **overrides}), seed=seed, log=log)
     raise ValueError(f"generator must be one of {list(GENERATORS)}, got {kind!r}")
 

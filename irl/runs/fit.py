@@ -138,7 +138,9 @@ def run_fit(
         env_kwargs = dict(env_kwargs or {})
         demos = dataclasses.replace(demos, metadata={**demos.metadata, "env": {"id": env_id, "kwargs": env_kwargs}})
     mdp = task if isinstance(task, TabularMDP) else None
-    algo_kwargs = _sampled_options(algorithm, dict(algo_kwargs or {}), steps, generator, transfer)
+    from irl.runs.sampled import sampled_metrics, sampled_options
+
+    algo_kwargs = sampled_options(algorithm, dict(algo_kwargs or {}), steps, generator, transfer)
     config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs)
     notes = [] if mdp is None else _horizon_notes(mdp)
 
@@ -174,7 +176,7 @@ def run_fit(
                 policy_rows, plot_mdp = None, mdp
         if mdp is None:  # a sampled algorithm: its policy is a module; returns, and the exact tables if tabular
             policy = result.policy
-            table, policy_rows, metrics, plot_mdp = _sampled_metrics(
+            table, policy_rows, metrics, plot_mdp = sampled_metrics(
                 task, demos, result, config, algo=algo, seed=seed, transfer=transfer, progress=progress, notes=notes)
         metrics.update(
             algo=algo,
@@ -230,76 +232,6 @@ def _task(algorithm: Any, demos: Demos, env_id: str | None, env_kwargs: dict[str
     finally:
         env.close()
     return EnvTask(env_id, dict(env_kwargs or {}))
-
-
-def _sampled_options(algorithm: Any, algo_kwargs: dict[str, Any], steps: int | None, generator: str | None,
-                     transfer: bool) -> dict[str, Any]:
-    """``algo_kwargs`` with ``--steps`` and ``--generator`` in; :class:`FitError` where a flag does not apply."""
-    given = [flag for flag, value in (("--steps", steps), ("--generator", generator), ("--transfer", transfer))
-             if value not in (None, False)]
-    if algorithm.tabular and given:
-        from irl.inverse.registry import ALGORITHMS
-
-        sampled = ", ".join(a.name for a in ALGORITHMS.values() if not a.tabular)
-        raise FitError(f"{', '.join(given)}: only for the algorithms that sample the env ({sampled}); "
-                       f"{algorithm.name} is exact on the tabular model (its settings go in --algo-kwargs)")
-    fields = {f.name for f in dataclasses.fields(algorithm.config_class())}
-    if generator is not None and "generator" not in fields:
-        raise FitError(f"--generator: {algorithm.name} has no generator (it is for gail, airl, gcl and gan-gcl)")
-    if transfer and algorithm.name == "bc":
-        raise FitError("--transfer: bc learns no reward to transfer (it is for gail, airl, gcl and gan-gcl)")
-    for flag, key, value in (("--steps", "steps", steps), ("--generator", "generator", generator)):
-        if value is None:
-            continue
-        if key in algo_kwargs:
-            raise FitError(f"{flag} and {key} in --algo-kwargs both given: give it once")
-        if key == "steps" and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise FitError(f"--steps must be an integer >= 1, got {value!r}")
-        algo_kwargs[key] = value
-    return algo_kwargs
-
-
-def _sampled_metrics(task: EnvTask, demos: Demos, result: Any, config: Any, *, algo: str, seed: int, transfer: bool,
-                     progress: bool, notes: list[str]) -> tuple[Any, Any, dict[str, Any], TabularMDP | None]:
-    """A sampled fit's metrics (:mod:`irl.runs.sampled`), and on a tabular env its ``(n_env_states, A)`` reward
-    table (None for bc), action probabilities and exact model; all None elsewhere."""
-    from irl.envs import MDPError
-    from irl.runs.sampled import policy_table, return_metrics, reward_table, tabular_model, transfer_metrics
-    from irl.runs.train import EVAL_EPISODES
-
-    for name, param in result.policy.named_parameters():
-        check_finite(f"learned policy's {name}", param.detach(), algo=algo)
-    metrics = return_metrics(task.env_id, task.env_kwargs, demos, result.policy, seed=seed, episodes=EVAL_EPISODES)
-    check_finite("evaluation return", np.array([metrics["eval_return"]]), algo=algo)
-    if result.reward_model is None:
-        metrics["reward_metrics"] = f"not applicable: {algo} learns no reward"
-    else:
-        metrics["reward_label"] = getattr(result, "reward_label", "recovered reward")
-    table = rows = None
-    try:
-        mdp = tabular_model(demos, task.env_id, task.env_kwargs)
-    except MDPError as exc:
-        mdp = None
-        notes.append(f"no exact tabular model of {task.env_id} ({exc}): no reward table or recovery metrics")
-    if mdp is not None:
-        rows = policy_table(result.policy, mdp)
-        if result.reward_model is not None:
-            table = reward_table(result.reward_model, mdp)
-            check_finite("recovered reward table", table, algo=algo)
-            metrics.update(evaluate_fit(mdp, demos, table, rows))
-        else:
-            from irl.metrics import demo_log_likelihood
-
-            ll = demo_log_likelihood(mdp, demos, rows)
-            metrics.update(demo_log_likelihood=ll["total"] / demos.n_episodes,
-                           demo_log_likelihood_per_step=ll["per_step"])
-    if "normalised_return_omitted" in metrics:
-        notes.append(f"no normalised return: {metrics['normalised_return_omitted']}")
-    if transfer:
-        metrics.update(transfer_metrics(task.env_id, task.env_kwargs, result.reward_model, metrics,
-                                        steps=config.steps, seed=seed, episodes=EVAL_EPISODES, progress=progress))
-        check_finite("transfer return", np.array([metrics["transfer_return"]]), algo=algo)
-    return table, rows, metrics, mdp
 
 
 def _horizon_notes(mdp: TabularMDP) -> list[str]:

@@ -287,8 +287,8 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
 def _generator(env: Any, cfg: AdversarialConfig, log: EpisodeLog, state: dict[str, float]) -> Any:
     """The SAC or PG generator, reporting each episode (with the discriminator's accuracy) to ``log``."""
     # AIRL: soft RL on f at temperature 1; on PG its reward f − log π already holds the entropy bonus
-    soft = (cfg.method == "airl") and ("reward-has-entropy" if cfg.generator == "pg" else True)
-    agent = make_generator(env, cfg.generator, steps=cfg.steps, round_steps=cfg.round_steps, soft=soft,
+    temperature = None if cfg.method == "gail" else 0.0 if cfg.generator == "pg" else 1.0
+    agent = make_generator(env, cfg.generator, steps=cfg.steps, round_steps=cfg.round_steps, temperature=temperature,
                            absorbing=cfg.absorbing, device=cfg.device, seed=cfg.seed, log=log,
                            overrides=cfg.generator_kwargs)
     stats = agent.stepper.extras

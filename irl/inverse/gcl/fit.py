@@ -174,20 +174,21 @@ def _fit(env: Any, demos: Any, cfg: GCLConfig, callback: Callable[[dict[str, Any
          start: float) -> GCLResult:
     rng = np.random.default_rng(cfg.seed)
     episodes = EpisodeLog(None, None, False, desc=cfg.method)
-    agent = make_generator(env, cfg.generator, steps=cfg.steps, round_steps=cfg.round_steps, soft=cfg.soft_generator,
-                           absorbing=False, device=cfg.device, seed=cfg.seed, log=episodes,
+    agent = make_generator(env, cfg.generator, steps=cfg.steps, round_steps=cfg.round_steps,
+                           temperature=1.0 if cfg.soft_generator else None, absorbing=False, device=cfg.device, seed=cfg.seed, log=episodes,
                            overrides=cfg.generator_kwargs)
     reward = reward_net(env.observation_space, env.action_space, inputs="s" if cfg.state_only else "sa",
                         hidden=cfg.reward_hidden, seed=cfg.seed).to(cfg.device)
     log_z = torch.zeros((), device=cfg.device, requires_grad=True)  # GAN-GCL's partition function
     params = list(reward.parameters()) + ([log_z] if cfg.method == "gan-gcl" else [])
     optimizer = torch.optim.Adam(params, lr=cfg.reward_lr, weight_decay=cfg.weight_decay)
-    expert = _trajectories(Transitions.from_demos(demos), complete_only=False)
+    demo_steps = Transitions.from_demos(demos)
+    expert = _trajectories(demo_steps, complete_only=False)
     if not expert:
         raise ValueError("the demos hold no episode")
     demo_density = None
     if cfg.method == "gcl" and cfg.demos_in_background:
-        demo_density = _demo_density(agent, Transitions.from_demos(demos), cfg, rng)
+        demo_density = _demo_density(agent, demo_steps, cfg, rng)
     average = TailAverage(reward, cfg.max_iters, cfg.average_from)
     random_steps = int(getattr(agent.config, "learning_starts", 0))
     pool: list[tuple[list[Transitions], torch.nn.Module]] = []  # per round: its episodes, its policy
@@ -297,15 +298,13 @@ def _reward_step(reward: torch.nn.Module, log_z: torch.Tensor, optimizer: torch.
     demo, back = _flatten(demo_trajs, reward), _flatten(samples, reward)
     r_demo, r_back = _returns(reward, demo), _returns(reward, back)
     if cfg.method == "gcl":
-        log_r, fused = r_back, (policies, None)
         if demo_density is not None:  # the batch is a mixture of demos and the window's samples
             share = len(demo_trajs) / (len(demo_trajs) + len(samples))
-            fused = ([demo_density, *policies], [share] + [(1 - share) / len(policies)] * len(policies))
+            mixture, alpha = [demo_density, *policies], [share] + [(1 - share) / len(policies)] * len(policies)
             log_r = torch.cat([r_demo, r_back])
-            log_q = torch.cat([_fused_log_q(demo, *fused[:1], r_demo, fused[1]),
-                               _fused_log_q(back, fused[0], r_back, fused[1])])
+            log_q = torch.cat([_fused_log_q(demo, mixture, r_demo, alpha), _fused_log_q(back, mixture, r_back, alpha)])
         else:
-            log_q = _fused_log_q(back, policies, r_back)
+            log_r, log_q = r_back, _fused_log_q(back, policies, r_back)
         log_w = log_r - log_q
         loss = -r_demo.mean() + torch.logsumexp(log_w, 0) - math.log(len(log_w))
         with torch.no_grad():
