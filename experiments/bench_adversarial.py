@@ -20,7 +20,8 @@ with ``irl train`` + ``irl demos generate --policy``, see demos/README.md) with 
 Each run is its own subprocess (``--worker``); ``--jobs`` of them run at once.
 
 `imitation` is never a dependency of irl. To put it side by side, give the python of a throwaway
-venv that has it; :mod:`imitation_adversarial` runs there, with imitation's own example settings:
+venv that has it; :file:`irl/compare/peers/imitation_adversarial.py` runs there, with imitation's own
+example settings:
 
     python -m venv /tmp/imit && /tmp/imit/bin/pip install torch==2.13.0 imitation
     python experiments/bench_adversarial.py --imitation-python /tmp/imit/bin/python
@@ -116,7 +117,7 @@ def worker(spec: dict) -> dict:
 
 def imitation_run(python: str, spec: dict) -> dict:
     """One run of imitation's trainer in its venv, reduced to the same numbers; ``{"error": ...}`` on failure."""
-    cmd = [python, str(ROOT / "experiments" / "imitation_adversarial.py"), "--env", spec["env"],
+    cmd = [python, str(ROOT / "irl" / "compare" / "peers" / "imitation_adversarial.py"), "--env", spec["env"],
            "--demos", str(ROOT / TASKS[spec["env"]]["demos"]), "--episodes", str(N_DEMOS), "--method", spec["method"],
            "--generator", spec["generator"], "--steps", str(spec["steps"]), "--seed", str(spec["seed"])]
     proc = subprocess.run(cmd, capture_output=True, text=True)

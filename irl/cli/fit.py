@@ -21,7 +21,7 @@ horizon is the metadata's 'horizon', else the env's time limit, else (when every
 truncated episode ends at the same step) that step; with none, the discounted model
 (discount from the metadata, which must then be < 1). irl fit prints which it used.
 
-sampled algorithms (gail, airl, gcl, gan-gcl, bc) run the env itself, tabular or continuous, and
+sampled algorithms (gail, airl, gcl, gan-gcl, bc, iq-learn) run the env itself, tabular or continuous, and
 report the policy's true return (eval_return) and its normalised score
 (R - R_random) / (R_demos - R_random); on a tabular env also the recovered reward's
 table and recovery metrics. --steps, --generator and --transfer are theirs.
@@ -52,12 +52,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--out", type=Path, default=None,
                      help="run folder (new, or an empty folder); default runs/<demos>-<algo>-s<seed>-<time>")
     fit.add_argument("--steps", type=int, default=None,
-                     help="sampled algorithms only: env steps of the generator (bc: cloning steps)")
+                     help="sampled algorithms only: env steps of the generator (bc: cloning steps; "
+                          "iq-learn: gradient steps, or env steps with online)")
     fit.add_argument("--generator", default=None, choices=["sac", "pg"],
                      help="gail, airl, gcl, gan-gcl: the forward solver they train (default sac)")
     fit.add_argument("--transfer", action="store_true",
-                     help="gail, airl, gcl, gan-gcl: re-optimise the recovered reward with SAC from scratch and report "
-                     "that policy's true return (transfer_return)")
+                     help="gail, airl, gcl, gan-gcl, iq-learn: re-optimise the recovered reward with SAC from scratch "
+                     "and report that policy's true return (transfer_return)")
+    fit.add_argument("--online", action="store_true",
+                     help="iq-learn only: also act in the env and learn from the policy's own transitions "
+                     "(default: offline, from the demos alone); --steps are then env steps")
     fit.add_argument("--seed", type=int, default=0, help="seed of every random draw, >= 0 (default 0)")
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the messages run")
     fit.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -105,6 +109,15 @@ def run_fit(args: argparse.Namespace) -> int:
         from irl.cli.common import CLIError
 
         raise CLIError("--env-kwargs needs --env (the demos' own env comes with its kwargs)")
+    algo_kwargs = parse_json_object(args.algo_kwargs, "--algo-kwargs")
+    if args.online:
+        from irl.cli.common import CLIError
+
+        if args.algo != "iq-learn":
+            raise CLIError(f"--online: only for iq-learn ({args.algo} has no offline/online choice)")
+        if "online" in algo_kwargs:
+            raise CLIError("--online and online in --algo-kwargs both given: give it once")
+        algo_kwargs["online"] = True
     outcome = fit(
         args.demos,
         algo=args.algo,
@@ -113,7 +126,7 @@ def run_fit(args: argparse.Namespace) -> int:
         out=args.out,
         seed=args.seed,
         device=args.device,
-        algo_kwargs=parse_json_object(args.algo_kwargs, "--algo-kwargs"),
+        algo_kwargs=algo_kwargs,
         steps=args.steps,
         generator=args.generator,
         transfer=args.transfer,

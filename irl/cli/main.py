@@ -29,7 +29,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from irl.cli import demos, fit, train
+    from irl.cli import compare, demos, fit, train
     from irl.cli.common import LazyEpilogParser
 
     parser = LazyEpilogParser(
@@ -41,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     demos.add_parser(sub)
     fit.add_parser(sub)
     train.add_parser(sub)
+    compare.add_parser(sub)
     return parser
 
 
@@ -50,6 +51,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     from irl._memory import MemoryLimitError
     from irl.cli.common import CLIError
+    from irl.compare.config import CompareConfigError
     from irl.data import DemoFormatError, EnvIdError
     from irl.envs import EnvError, MDPError
     from irl.rewards import RewardFormatError
@@ -62,7 +64,8 @@ def _user_errors() -> tuple[type[BaseException], ...]:
 
     return (
         CLIError, DemoFormatError, EnvIdError, EnvError, MDPError, GenerateError, FitError, RewardFormatError,
-        PolicyFormatError, RunDirError, TrainError, ConfigError, MemoryLimitError, gymnasium.error.Error,
+        PolicyFormatError, RunDirError, TrainError, ConfigError, CompareConfigError, MemoryLimitError,
+        gymnasium.error.Error,
         FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError,
     )
 

@@ -7,7 +7,7 @@ registered fit function has the signature
 
 where ``task`` is an :data:`irl.inverse.common.Task`: the exact :class:`TabularMDP` for
 the algorithms with ``tabular=True``, or an :class:`EnvTask` (a gymnasium env id and
-kwargs) for the ones that sample the env (gail, airl, bc, gcl, gan-gcl). The result is an
+kwargs) for the ones that sample the env (gail, airl, bc, gcl, gan-gcl, iq-learn). The result is an
 :class:`irl.inverse.common.InverseResult` (``reward_model``, ``policy``, ``log``,
 ``converged``, ``iterations``, ``seconds``, ``stop_reason``, ``stop_message``,
 ``config``), a :class:`~irl.inverse.common.TabularResult` with ``reward_table`` on a
@@ -123,4 +123,10 @@ register(Algorithm(
     "gan-gcl",
     "GAN guided cost learning (Finn, Christiano et al. 2016): a trajectory discriminator exp r / (exp r + q)",
     "irl.inverse.gcl.fit", "GCLConfig", defaults=(("method", "gan-gcl"),), tabular=False,
+))
+register(Algorithm(
+    "iq-learn",
+    "inverse soft-Q learning (Garg et al. 2021): one soft Q-function is the policy and the reward Q − γV'; offline "
+    "or online",
+    "irl.inverse.iq_learn", "IQLearnConfig", tabular=False,
 ))

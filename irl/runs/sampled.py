@@ -1,5 +1,5 @@
-"""What ``irl fit`` does differently for the algorithms that sample the env (gail, airl, gcl, gan-gcl, bc):
-the flags only they take (:func:`sampled_options`) and what it measures (:func:`sampled_metrics`).
+"""What ``irl fit`` does differently for the algorithms that sample the env (gail, airl, gcl, gan-gcl, bc,
+iq-learn): the flags only they take (:func:`sampled_options`) and what it measures (:func:`sampled_metrics`).
 
 - ``eval_return``: the learned policy's mean return on the env's own reward over
   :data:`irl.runs.train.EVAL_EPISODES` episodes (deterministic actions, as ``irl train`` measures).
@@ -118,10 +118,15 @@ def _all_pairs(n_states: int, n_actions: int) -> tuple[torch.Tensor, torch.Tenso
 
 
 def reward_table(reward_model: Any, mdp: Any) -> np.ndarray:
-    """``(n_env_states, A)`` float64 reward of every env state and action (next state: the state itself, not
-    terminated; the recovered rewards here use neither)."""
+    """``(n_env_states, A)`` float64 reward of every env state and action. A model on the MDP's states whose
+    reward depends on the next state (IQ-Learn's ``Q(s, a) − γ V(s')``) gives its expectation over the successors
+    (its ``table``); any other is evaluated with the state itself as next state, not terminated (the recovered
+    rewards of gail, airl, gcl use neither)."""
     from irl.rewards import RewardFn
 
+    if getattr(reward_model, "uses_next_state", False) and getattr(reward_model, "n_states", None) is not None:
+        with torch.no_grad():
+            return reward_model.table(mdp).to("cpu", torch.float64).numpy()
     env_space, act_space = spaces.Discrete(mdp.n_env_states), spaces.Discrete(mdp.n_actions)
     s, a = _all_pairs(mdp.n_env_states, mdp.n_actions)
     with torch.no_grad():

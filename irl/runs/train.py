@@ -188,6 +188,7 @@ def _load_reward(path: Path, env: Any, env_id: str) -> Any:
     """The reward model in ``path``, after checking it takes one transition of ``env``
     (through :class:`irl.rewards.RewardFn`, as training will). A fit run made with a
     ``module:Env`` id is read back only for that same env id."""
+    import irl.inverse.iq_learn  # noqa: F401  (registers its reward kinds, Q − γV, with irl.rewards)
     from irl.rewards import RewardFn, RewardFormatError, load_reward
 
     run_env = _run_env_id(path / "config.json")

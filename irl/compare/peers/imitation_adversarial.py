@@ -1,11 +1,12 @@
 """Train `imitation`'s GAIL or AIRL from an irl demo file and record a learning curve of the true return.
 
-This is the `imitation` side of experiments/bench_adversarial.py, which runs it as a subprocess. It runs
+This is the `imitation` side of experiments/bench_adversarial.py and of `irl compare --peer-python` (GAIL and
+AIRL rows on Pendulum), which run it as a subprocess. It runs
 only in a throwaway venv that has HumanCompatibleAI's `imitation`. `imitation` is never a dependency of
 irl, and this file never imports irl:
 
     python -m venv /tmp/imit && /tmp/imit/bin/pip install torch==2.13.0 imitation
-    /tmp/imit/bin/python experiments/imitation_adversarial.py --env CartPole-v1 \
+    /tmp/imit/bin/python irl/compare/peers/imitation_adversarial.py --env CartPole-v1 \
         --demos demos/cartpole-pg-expert.npz --episodes 10 --method gail --generator ppo --steps 200000 --seed 0
 
 The last line on stdout is one JSON object (all other output goes to stderr): env, method, generator, seed,

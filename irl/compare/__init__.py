@@ -1,0 +1,1 @@
+"""The reward-recovery leaderboard: `irl compare`."""
