@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import copy
 import math
+import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
-__all__ = ["GENERATORS", "TailAverage", "check_sampled_settings", "cloning_actions", "make_generator", "positive_widths"]
+__all__ = ["GENERATORS", "TailAverage", "check_sampled_settings", "cloning_actions", "fit_on_env", "make_generator",
+           "positive_widths"]
 
 GENERATORS = ("sac", "pg")
 
@@ -109,3 +112,22 @@ class TailAverage:
 
     def result(self, module: torch.nn.Module) -> torch.nn.Module:
         return (self.mean if self.count else copy.deepcopy(module).requires_grad_(False)).cpu()
+
+
+def fit_on_env(task: Any, name: str, cpu_threads: int | None, fit_env: Callable[[Any, float], Any]) -> Any:
+    """``fit_env(env, start)`` on the env of ``task`` (an :class:`~irl.inverse.common.EnvTask`), with
+    ``cpu_threads`` torch threads, the env closed afterwards; ``start`` is the ``perf_counter`` at the call.
+    The shared entry of the sampled algorithms' ``fit``; ``TypeError`` for a task that is not an env."""
+    from irl.envs import make_env
+    from irl.inverse.common import EnvTask
+    from irl.solvers.training import torch_threads
+
+    if not isinstance(task, EnvTask):
+        raise TypeError(f"{name} samples an env: give an EnvTask(env_id, env_kwargs), got {type(task).__name__}")
+    start = time.perf_counter()
+    env = make_env(task.env_id, task.env_kwargs)
+    try:
+        with torch_threads(cpu_threads):
+            return fit_env(env, start)
+    finally:
+        env.close()

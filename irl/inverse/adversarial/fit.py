@@ -41,7 +41,6 @@ import torch
 from gymnasium import spaces
 
 from irl._checks import NonFiniteError
-from irl.envs import make_env
 from irl.inverse.adversarial.discriminators import AIRLDiscriminator, GAILDiscriminator, to_model
 from irl.inverse.adversarial.losses import discriminator_accuracy, discriminator_loss, gradient_penalty
 from irl.inverse.adversarial.rewards import GAIL_REWARDS, airl_policy_reward, gail_reward
@@ -51,12 +50,13 @@ from irl.inverse.sampling import (
     TailAverage,
     check_sampled_settings,
     cloning_actions,
+    fit_on_env,
     make_generator,
     positive_widths,
 )
 from irl.solvers.agent import Transitions
 from irl.solvers.cloning import clone_behavior
-from irl.solvers.training import EpisodeLog, torch_threads
+from irl.solvers.training import EpisodeLog
 
 __all__ = ["GENERATORS", "METHODS", "AdversarialConfig", "AdversarialResult", "DiscriminatorReward", "fit"]
 
@@ -214,15 +214,7 @@ def fit(task: EnvTask, demos: Any, *, config: AdversarialConfig | None = None,
             finished, None if none), ``seconds``.
     """
     cfg = config or AdversarialConfig()
-    if not isinstance(task, EnvTask):
-        raise TypeError(f"{cfg.method} samples an env: give an EnvTask(env_id, env_kwargs), got {type(task).__name__}")
-    start = time.perf_counter()
-    env = make_env(task.env_id, task.env_kwargs)
-    try:
-        with torch_threads(cfg.cpu_threads):
-            return _fit(env, demos, cfg, callback, start)
-    finally:
-        env.close()
+    return fit_on_env(task, cfg.method, cfg.cpu_threads, lambda env, start: _fit(env, demos, cfg, callback, start))
 
 
 def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[str, Any]], Any] | None,

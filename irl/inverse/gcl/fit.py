@@ -41,7 +41,6 @@ import numpy as np
 import torch
 
 from irl._checks import NonFiniteError
-from irl.envs import make_env
 from irl.inverse.adversarial.discriminators import reward_net, to_model
 from irl.inverse.adversarial.losses import discriminator_loss
 from irl.inverse.adversarial.rewards import airl_logit
@@ -56,13 +55,14 @@ from irl.inverse.sampling import (
     TailAverage,
     check_sampled_settings,
     cloning_actions,
+    fit_on_env,
     make_generator,
     positive_widths,
 )
 from irl.rewards import RewardFn
 from irl.solvers.agent import Transitions
 from irl.solvers.cloning import clone_behavior
-from irl.solvers.training import EpisodeLog, torch_threads
+from irl.solvers.training import EpisodeLog
 
 __all__ = ["GCLConfig", "GCLResult", "METHODS", "fit"]
 
@@ -159,15 +159,7 @@ def fit(task: EnvTask, demos: Any, *, config: GCLConfig | None = None,
     episodes the round finished, None if none), ``seconds``.
     """
     cfg = config or GCLConfig()
-    if not isinstance(task, EnvTask):
-        raise TypeError(f"{cfg.method} samples an env: give an EnvTask(env_id, env_kwargs), got {type(task).__name__}")
-    start = time.perf_counter()
-    env = make_env(task.env_id, task.env_kwargs)
-    try:
-        with torch_threads(cfg.cpu_threads):
-            return _fit(env, demos, cfg, callback, start)
-    finally:
-        env.close()
+    return fit_on_env(task, cfg.method, cfg.cpu_threads, lambda env, start: _fit(env, demos, cfg, callback, start))
 
 
 def _fit(env: Any, demos: Any, cfg: GCLConfig, callback: Callable[[dict[str, Any]], Any] | None,

@@ -25,17 +25,17 @@ from gymnasium import spaces
 
 from irl._checks import NonFiniteError
 from irl.data import Demos, check_in_space
-from irl.envs import make_env
 from irl.inverse.common import EnvTask, InverseResult
 from irl.inverse.iq_learn.config import IQLearnConfig
 from irl.inverse.iq_learn.losses import inverse_soft_bellman, iq_loss, value_gap
 from irl.inverse.iq_learn.soft_q import make_soft_q
+from irl.inverse.sampling import fit_on_env
 from irl.solvers.agent import EnvStepper
 from irl.solvers.replay import ReplayBuffer
 from irl.solvers.sac.losses import actor_loss
 from irl.solvers.soft_bellman import soft_policy
 from irl.solvers.spaces import flat_dim, space_spec, writable
-from irl.solvers.training import EpisodeLog, torch_threads
+from irl.solvers.training import EpisodeLog
 
 __all__ = ["REWARD_LABEL", "IQLearnResult", "fit"]
 
@@ -82,16 +82,7 @@ def fit(task: EnvTask, demos: Demos, *, config: IQLearnConfig | None = None,
     Raises ``NonFiniteError`` when the loss becomes NaN or infinite.
     """
     cfg = IQLearnConfig() if config is None else config
-    if not isinstance(task, EnvTask):
-        raise TypeError(f"iq-learn samples an env's spaces: give an EnvTask(env_id, env_kwargs), "
-                        f"got {type(task).__name__}")
-    start = time.perf_counter()
-    env = make_env(task.env_id, task.env_kwargs)
-    try:
-        with torch_threads(cfg.cpu_threads):
-            return _fit(env, demos, cfg, callback, start)
-    finally:
-        env.close()
+    return fit_on_env(task, "iq-learn", cfg.cpu_threads, lambda env, start: _fit(env, demos, cfg, callback, start))
 
 
 def _fit(env: Any, demos: Demos, cfg: IQLearnConfig, callback: Callable[[dict[str, Any]], Any] | None,
