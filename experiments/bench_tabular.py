@@ -2,8 +2,15 @@
 
 One soft value iteration + one state-action visitation on slippery gridworlds
 (5 actions: stay/up/down/left/right; with probability 0.1 the move is replaced by
-one of the 5 drawn uniformly; off-grid moves stay put), horizon H = 2 * side, a
-random state-action reward. float64 and float32 on the CPU, and CUDA when present.
+one of the 5 drawn uniformly; off-grid moves stay put), horizon H = 2 * side or
+``--horizon``, a random state reward. float64 and float32 on the CPU, and CUDA when present.
+Each pass is done four ways in the same run (:func:`bench_passes`): the reference (soft value
+iteration + visitation, keeping Q, V, π of every step), the lean pass MaxEnt's gradient uses
+(:func:`irl.solvers.soft_messages`, V only), the same with compiled steps (CUDA only), and a
+plain-torch yardstick loop written here; with seconds and memory for each. The GPU rows of
+issue 15:
+
+    python experiments/bench_tabular.py --device cuda --sizes 256 512 1024 --horizon 1024
 
 `imitation` (HumanCompatibleAI) is never a dependency of irl: to compare, install it
 in a throwaway venv and pass its python, e.g.
@@ -17,7 +24,7 @@ rebuilt there with plain numpy as the dense ``(S, A, S)`` model imitation needs.
 ``--write-readme`` writes the table into the block ``bench_tabular-messages`` of
 experiments/README.md, and with ``--maxent`` the MaxEnt table into ``bench_tabular-maxent``.
 
-Usage: python experiments/bench_tabular.py [--sizes 16 32 48 64 128] [--threads 2]
+Usage: python experiments/bench_tabular.py [--sizes 16 32 48 64 128] [--horizon H] [--threads 2]
            [--device cpu cuda] [--repeats 5] [--imitation-python PATH]
            [--imitation-max-side 48] [--maxent] [--write-readme]
 """
@@ -71,51 +78,126 @@ def time_it(fn, repeats: int, sync=lambda: None) -> float:
 
 
 # ------------------------------------------------------------------ ours
-def bench_ours(side: int, dtype_name: str, device: str, repeats: int) -> dict:
+def yardstick_pass(next_states, next_probs, r, initial, horizon: int):
+    """The plain-torch anchor, written here and not imported from irl: store V, gather successors,
+    logsumexp backwards; recompute Q, exp and index_add forwards. Returns the kept V and D ``(S, A)``."""
+    import torch
+
+    S, A, K = next_states.shape
+    flat = next_states.reshape(-1)
+    V = r.new_zeros(horizon + 1, S)
+    for t in range(horizon - 1, -1, -1):
+        V[t] = torch.logsumexp(r + (next_probs * V[t + 1][next_states]).sum(-1), dim=-1)
+    D = r.new_zeros(S, A)
+    d = initial
+    for t in range(horizon):
+        x = torch.exp(r + (next_probs * V[t + 1][next_states]).sum(-1) - V[t].unsqueeze(-1)) * d.unsqueeze(-1)
+        D += x
+        d = r.new_zeros(S).index_add_(0, flat, (x.unsqueeze(-1) * next_probs).reshape(-1))
+    return V, D
+
+
+def run_measured(fn, device: str, kept) -> tuple[int, object]:
+    """``(bytes, fn())``. Bytes: on CUDA the peak allocated while ``fn`` runs above what was allocated
+    before it; on the CPU the bytes of the tensors the pass keeps, ``kept(fn())`` (torch has no CPU
+    peak counter, and the process's peak RSS cannot be reset between passes)."""
+    import torch
+
+    if device == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+        before = torch.cuda.memory_allocated()
+        out = fn()
+        torch.cuda.synchronize()
+        return torch.cuda.max_memory_allocated() - before, out
+    out = fn()
+    return sum(t.numel() * t.element_size() for t in kept(out)), out
+
+
+def bench_passes(side: int, horizon: int, dtype_name: str, device: str, repeats: int) -> dict:
+    """One backward + forward pass three (on CUDA four) ways on the same MDP and reward: the reference
+    (soft value iteration + visitation, keeping Q, V, π), the lean pass that MaxEnt's gradient uses
+    (V only), the same compiled (CUDA only), and the plain-torch yardstick. Seconds, memory, mass."""
     import torch
 
     from irl.envs import gridworld_mdp
-    from irl.solvers import soft_value_iteration, visitation
+    from irl.solvers import soft_messages, soft_value_iteration, visitation
 
     dtype = {"float64": torch.float64, "float32": torch.float32}[dtype_name]
-    mdp = gridworld_mdp(side, 0.1, features=None, horizon=2 * side, dtype=dtype).to(device)
+    mdp = gridworld_mdp(side, 0.1, features=None, horizon=horizon, dtype=dtype).to(device)
     r = torch.as_tensor(bench_reward(side), dtype=dtype, device=device)
     sync = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    r_sa = r[:, None].expand(-1, 5).contiguous()
+    ns, probs, initial = mdp.next_states, mdp.next_probs, mdp.initial
 
-    def step():
+    def reference():
         res = soft_value_iteration(mdp, r)
-        return visitation(mdp, res.policy)
+        return res, visitation(mdp, res.policy)
 
-    D = step()
-    return {"seconds": time_it(step, repeats, sync), "mass": float(D.sum())}
+    ways = {
+        "reference": (reference, lambda out: (out[0].q, out[0].v, out[0].policy, out[1])),
+        "lean": (lambda: soft_messages(mdp, r), lambda out: (out[0].u, out[0].c, out[1])),
+        "yardstick": (lambda: yardstick_pass(ns, probs, r_sa, initial, horizon), lambda out: out),
+    }
+    if device == "cuda":
+        ways["lean compiled"] = (lambda: soft_messages(mdp, r, fused=True), ways["lean"][1])
+    # the yardstick of exactness: the lean pass in float64 (equal to the float64 reference to ~1e-12,
+    # tests/test_messages.py), which fits in memory where the reference's (T, S, A) tables may not
+    mdp64 = mdp.to(dtype=torch.float64)
+    D64 = soft_messages(mdp64, r.double())[1]
+    del mdp64
+    out = {}
+    for name, (fn, kept) in ways.items():
+        seconds = time_it(fn, repeats, sync)  # its first, untimed call also compiles
+        memory, (_, D) = run_measured(fn, device, kept)
+        diff = float((D.double() - D64).abs().max() / D64.abs().max())
+        out[name] = {"seconds": seconds, "memory": memory, "mass": float(D.sum()), "diff": diff}
+        del D
+    return out
 
 
 def bench_ours_maxent(side: int, repeats: int) -> dict:
-    """One exact MaxEnt gradient (backward + forward pass + the demo terms) and one full
-    L-BFGS fit of a linear reward on block features, from 100 soft-optimal demos."""
+    """One exact MaxEnt pass (soft VI + visitation + the demo terms) and full fits of a linear
+    reward on 4×4-cell block features from 100 soft-optimal demos, with L-BFGS and with Newton.
+
+    Each fit's passes are its wall time ÷ one pass's time, the pass timed just before the fit on
+    the same thread count (``cpu_threads_for``, as the fit runs); ``passes_counted`` is the fit's
+    own count of its evaluations in passes, which does not depend on the machine's load.
+    """
     import torch
 
     from irl.envs import gridworld_mdp
     from irl.envs.demo_counts import demo_counts
     from irl.inverse import maxent
     from irl.inverse.maxent_objective import maxent_objective
+    from irl.metrics import epic_distance
     from irl.runs.generate import generate_tabular_demos
+    from irl.solvers.tabular_common import cpu_threads_for
 
     kw = {"size": side, "reward": "random", "features": "blocks", "block_size": 4}
     demos = generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=100, seed=0)
     mdp = gridworld_mdp(**kw)
     counts = demo_counts(mdp, demos)
     reward = torch.zeros(mdp.n_env_states, mdp.n_actions, dtype=torch.float64)
-    grad_s = time_it(lambda: maxent_objective(mdp, counts, reward).grad, repeats)
-    t0 = time.perf_counter()
-    result = maxent.fit(mdp, demos, reward="linear", seed=0)
-    fit_s = time.perf_counter() - t0
-    return {"gradient_seconds": grad_s, "fit_seconds": fit_s, "fit_iterations": result.iterations,
-            "converged": result.converged}
+    fits = {}
+    for optimizer in ("lbfgs", "newton"):
+        with cpu_threads_for(mdp):
+            pass_s = time_it(lambda: maxent_objective(mdp, counts, reward).grad, repeats)
+        t0 = time.perf_counter()
+        result = maxent.fit(mdp, demos, reward="linear", seed=0, optimizer=optimizer)
+        fit_s = time.perf_counter() - t0
+        fits[optimizer] = {
+            "fit_seconds": fit_s, "pass_seconds": pass_s, "passes_timed": fit_s / pass_s,
+            "passes_counted": result.passes, "evaluations": result.evaluations, "iterations": result.iterations,
+            "epic": epic_distance(mdp, mdp.reward, result.reward_table), "converged": result.converged,
+        }
+    default = fits[maxent.MaxEntConfig().optimizer]
+    return {"gradient_seconds": default["pass_seconds"], "fit_seconds": default["fit_seconds"],
+            "fit_iterations": default["iterations"], "converged": default["converged"], "fits": fits}
 
 
 # -------------------------------------------------------------- imitation
-def imitation_worker(side: int, repeats: int) -> dict:
+def imitation_worker(side: int, horizon: int, repeats: int) -> dict:
     """Runs inside the imitation venv: mce_partition_fh + mce_occupancy_measures."""
     import types
 
@@ -127,7 +209,7 @@ def imitation_worker(side: int, repeats: int) -> dict:
     env = types.SimpleNamespace(
         transition_matrix=P,
         reward_matrix=bench_reward(side),
-        horizon=2 * side,
+        horizon=horizon,
         state_dim=S,
         action_dim=5,
         obs_dim=S,
@@ -144,9 +226,9 @@ def imitation_worker(side: int, repeats: int) -> dict:
     return {"seconds": time_it(step, repeats), "version": imitation.__version__}
 
 
-def run_imitation(python: str, side: int, repeats: int) -> dict:
+def run_imitation(python: str, side: int, horizon: int, repeats: int) -> dict:
     """imitation's time on ``side``, or ``{"error": why}`` when its worker failed."""
-    cmd = [python, __file__, "--imitation-worker", str(side), "--repeats", str(repeats)]
+    cmd = [python, __file__, "--imitation-worker", str(side), "--horizon", str(horizon), "--repeats", str(repeats)]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True)
     except OSError as exc:
@@ -178,7 +260,7 @@ def messages_table(results: list[dict], devices: list[str], args: argparse.Names
         else:
             peer = sig3(imit["seconds"])
             speed = f"{imit['seconds'] / r['ours'][('cpu', 'float64')]:.0f}×"
-        rows.append([str(r["side"]), str(r["side"] ** 2), str(2 * r["side"]),
+        rows.append([str(r["side"]), str(r["side"] ** 2), str(r["horizon"]),
                      *(sig3(r["ours"][c]) for c in cols), peer, speed])
     notes = []
     measured = [r["imitation"] for r in results if r["imitation"] and "seconds" in r["imitation"]]
@@ -202,34 +284,87 @@ def messages_table(results: list[dict], devices: list[str], args: argparse.Names
     if "cuda" not in devices:
         why = "no CUDA device on this machine" if args.device is None else "`--device` did not ask for it"
         notes.append(f"CUDA: not measured ({why}).")
+    notes.insert(0, "ours: the lean pass of MaxEnt's gradient (`irl.solvers.soft_messages`), median of "
+                    f"{args.repeats}.")
     return readme_blocks.markdown_table(header, rows) + "\n\n" + " ".join(notes)
 
 
+def mib(n: int) -> str:
+    return sig3(n / 2**20)
+
+
+PASS_WAYS = ("reference", "lean", "lean compiled", "yardstick")
+
+
+def passes_table(results: list[dict]) -> str:
+    """The markdown table of one pass done each way: seconds and memory, and the notes that go with it."""
+    header = ["side", "states", "H", "device", "dtype", *(f"{w} (s)" for w in PASS_WAYS),
+              *(f"{w} (MiB)" for w in PASS_WAYS if w != "lean compiled"), "lean / yardstick time"]
+    rows = []
+    for r in results:
+        for (device, dtype), ways in r["passes"].items():
+            cell = lambda w, k, f: f(ways[w][k]) if w in ways else "—"  # noqa: E731
+            rows.append([str(r["side"]), str(r["side"] ** 2), str(r["horizon"]), device, dtype,
+                         *(cell(w, "seconds", sig3) for w in PASS_WAYS),
+                         *(cell(w, "memory", mib) for w in PASS_WAYS if w != "lean compiled"),
+                         f"{ways['lean']['seconds'] / ways['yardstick']['seconds']:.2f}"])
+    worst = max(w["diff"] for r in results for ways in r["passes"].values() for w in ways.values())
+    notes = ("One backward + forward pass (one MaxEnt gradient's messages) on the slippery gridworld, each "
+             "way on the same MDP and reward in the same run: reference = `soft_value_iteration` + "
+             "`visitation` (keeps Q, V and π of every step); lean = `soft_messages` (keeps V only; what "
+             "MaxEnt's gradient runs); lean compiled = the same with `fused=True` (`torch.compile`d steps, "
+             "CUDA only); yardstick = a plain-torch loop written in the benchmark (gather successors, "
+             "logsumexp, index_add; keeps V). Memory: on CUDA the peak allocated during the pass above what "
+             "was allocated before it; on the CPU the bytes of the tensors the pass keeps (its result). "
+             "D error: max |D − D₆₄| ÷ max |D₆₄| against the float64 lean pass on the same device (itself "
+             f"within ~1e-12 of the float64 reference); the largest here, float32 rows included: {worst:.1e}.")
+    return readme_blocks.markdown_table(header, rows) + "\n\n" + notes
+
+
 def maxent_table(results: list[dict], messages: list[dict]) -> str:
-    """The markdown table of the MaxEnt timings, and how they compare with the issues' goals."""
+    """The markdown table of the MaxEnt fits (L-BFGS and Newton side by side), and how they
+    compare with the issues' goals."""
+    names = {"lbfgs": "L-BFGS", "newton": "Newton (trust region)"}
+    rows = []
+    for m in results:
+        for optimizer, f in m["fits"].items():
+            counted = ", ".join(f"{n} {k}" for k, n in f["evaluations"].items() if n)
+            rows.append([str(m["side"]), str(m["side"] ** 2), names[optimizer], sig3(f["fit_seconds"]),
+                         sig3(f["pass_seconds"]), sig3(f["passes_timed"]), f"{sig3(f['passes_counted'])} ({counted})",
+                         str(f["iterations"]), f"{f['epic']:.3f}", "yes" if f["converged"] else "no"])
     table = readme_blocks.markdown_table(
-        ["side", "states", "one exact gradient (s)", "full L-BFGS fit (s)", "iterations", "converged"],
-        [[str(m["side"]), str(m["side"] ** 2), sig3(m["gradient_seconds"]), sig3(m["fit_seconds"]),
-          str(m["fit_iterations"]), "yes" if m["converged"] else "no"] for m in results])
+        ["side", "states", "optimiser", "fit (s)", "one pass (s)", "passes (fit ÷ pass)",
+         "passes counted (evaluations)", "iterations", "EPIC", "converged"], rows)
     goals = []
     at48 = [r for r in messages if r["side"] == 48 and r["imitation"] and "seconds" in r["imitation"]]
     if at48:
         speed = at48[0]["imitation"]["seconds"] / at48[0]["ours"][("cpu", "float64")]
         goals.append(f"≥ 100× imitation on 48×48 soft VI + visitation: {speed:.0f}×, "
                      f"{'met' if speed >= 100 else 'not met'}")
-    fit48 = [m for m in results if m["side"] == 48]
+    fit48 = [m["fits"] for m in results if m["side"] == 48]
     if fit48:
-        goals.append(f"a 48×48 fit in seconds: {readme_blocks.seconds(fit48[0]['fit_seconds'])}")
+        newton, lbfgs = fit48[0]["newton"], fit48[0]["lbfgs"]
+        gap = abs(newton["epic"] - lbfgs["epic"])
+        met = newton["passes_timed"] <= 100 and gap <= 0.01
+        goals.append(f"a 48×48 fit in ≤ 100 passes with EPIC within 0.01 of L-BFGS: Newton "
+                     f"{newton['passes_timed']:.0f} passes ({newton['passes_counted']:.0f} counted, L-BFGS "
+                     f"{lbfgs['passes_timed']:.0f} / {lbfgs['passes_counted']:.0f}), EPIC {newton['epic']:.3f} vs "
+                     f"{lbfgs['epic']:.3f}: {'met' if met else 'not met'}")
+    notes = ("One pass = soft value iteration + visitation + the demo terms, timed just before each fit on the "
+             "fit's thread count; passes counted = the fit's own evaluations in passes (objective 1, soft VI "
+             "alone 1, Hessian-vector product 1, policy table + state sweep 1), independent of the machine's load.")
     if not goals:
-        return table
-    return f"{table}\n\nThe issues' goals, as measured in this run: {'; '.join(goals)}."
+        return f"{table}\n\n{notes}"
+    return f"{table}\n\n{notes}\n\nThe issues' goals, as measured in this run: {'; '.join(goals)}."
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 48, 64, 128])
+    parser.add_argument("--horizon", type=int, default=None, help="steps H of every size (default 2*side)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--device", nargs="+", default=None, help="default: cpu, and cuda when present")
+    parser.add_argument("--device", nargs="+", default=None, choices=["cpu", "cuda"],
+                        help="default: cpu, and cuda when present")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--imitation-python", default=None, help="python of a venv where imitation is installed")
     parser.add_argument("--imitation-max-side", type=int, default=48, help="its dense model is S*A*S floats")
@@ -238,38 +373,46 @@ def main() -> None:
                         help="write the table(s) into their generated blocks of experiments/README.md")
     parser.add_argument("--imitation-worker", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.horizon is not None and args.horizon < 1:
+        parser.error(f"--horizon must be >= 1, got {args.horizon}")
 
     if args.imitation_worker is not None:
-        print(json.dumps(imitation_worker(args.imitation_worker, args.repeats)))
+        horizon = args.horizon or 2 * args.imitation_worker
+        print(json.dumps(imitation_worker(args.imitation_worker, horizon, args.repeats)))
         return
 
     import torch
 
+    if args.device and "cuda" in args.device and not torch.cuda.is_available():
+        parser.error(f"--device cuda: no CUDA device is available to torch {torch.__version__} on this machine")
     run = readme_blocks.Run()
     torch.set_num_threads(args.threads)
     devices = args.device or (["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"])
-    print(f"soft VI + visitation, gridworld side x side, H = 2*side, torch {torch.__version__}, threads {args.threads}")
-    header = f"{'side':>5} {'states':>8} {'H':>5} {'device':>6} {'dtype':>8} {'ours (s)':>10} {'imitation (s)':>14} {'speed-up':>9}"
+    h_text = f"H = {args.horizon}" if args.horizon else "H = 2*side"
+    print(f"one backward + forward pass, gridworld side x side, {h_text}, torch {torch.__version__}, "
+          f"threads {args.threads}")
+    header = (f"{'side':>5} {'H':>5} {'device':>6} {'dtype':>8} {'way':>13} {'seconds':>9} "
+              f"{'MiB':>9} {'D error':>9} {'imitation (s)':>14} {'speed-up':>9}")
     print(header)
     print("-" * len(header))
     results = []
     for side in args.sizes:
+        horizon = args.horizon or 2 * side
         imit = None
         if args.imitation_python and side <= args.imitation_max_side:
-            imit = run_imitation(args.imitation_python, side, max(1, args.repeats // 2))
-        ours = {}
+            imit = run_imitation(args.imitation_python, side, horizon, max(1, args.repeats // 2))
+        ours, passes = {}, {}
         for device in devices:
             for dtype in ("float64", "float32"):
-                ours[(device, dtype)] = bench_ours(side, dtype, device, args.repeats)["seconds"]
-                shown = imit and "seconds" in imit and device == "cpu" and dtype == "float64"
-                imit_s = f"{imit['seconds']:.4f}" if shown else "-"
-                speed = f"{imit['seconds'] / ours[(device, dtype)]:.0f}x" if shown else "-"
-                print(
-                    f"{side:>5} {side * side:>8} {2 * side:>5} {device:>6} {dtype:>8} "
-                    f"{ours[(device, dtype)]:>10.4f} {imit_s:>14} {speed:>9}",
-                    flush=True,
-                )
-        results.append({"side": side, "ours": ours, "imitation": imit})
+                ways = passes[(device, dtype)] = bench_passes(side, horizon, dtype, device, args.repeats)
+                ours[(device, dtype)] = ways["lean"]["seconds"]
+                for way, m in ways.items():
+                    shown = way == "lean" and imit and "seconds" in imit and device == "cpu" and dtype == "float64"
+                    imit_s = f"{imit['seconds']:.4f}" if shown else "-"
+                    speed = f"{imit['seconds'] / m['seconds']:.0f}x" if shown else "-"
+                    print(f"{side:>5} {horizon:>5} {device:>6} {dtype:>8} {way:>13} {m['seconds']:>9.4f} "
+                          f"{m['memory'] / 2**20:>9.1f} {m['diff']:>9.1e} {imit_s:>14} {speed:>9}", flush=True)
+        results.append({"side": side, "horizon": horizon, "ours": ours, "passes": passes, "imitation": imit})
     maxent_results = []
     if args.maxent:
         print("\nexact MaxEnt (linear reward on 4x4-cell block features, 100 demos), float64 CPU")
@@ -281,7 +424,7 @@ def main() -> None:
                 f"({m['fit_iterations']} iterations, converged {m['converged']})",
                 flush=True,
             )
-    body = messages_table(results, devices, args)
+    body = messages_table(results, devices, args) + "\n\n" + passes_table(results)
     print()
     print(body)
     if maxent_results:

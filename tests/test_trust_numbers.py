@@ -258,7 +258,7 @@ def test_deep_maxent_converges_on_a_fit_it_gets_right():
 
 
 @pytest.mark.parametrize("algo, kwargs, cap", [
-    ("maxent", '{"max_iters": 3}', "max_iters=3 L-BFGS iterations"),
+    ("maxent", '{"max_iters": 3}', "max_iters=3 Newton iterations"),
     ("deep-maxent", '{"max_iters": 4}', "max_iters=4 Adam steps"),
     ("projection", '{"max_iters": 2, "epsilon": 1e-9}', "max_iters=2"),
     ("max-margin", '{"max_iters": 2, "epsilon": 1e-9}', "max_iters=2"),

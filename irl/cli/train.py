@@ -49,6 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--out", type=Path, default=None, metavar="DIR",
                        help="run folder (new, or an empty folder); default runs/train-<env>-<algo>-s<seed>-<time>")
     train.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="torch device (sac only)")
+    train.add_argument("--n-envs", type=int, default=None, metavar="N",
+                       help="pg only: step N copies of the env together (gymnasium.vector, in turn in this process; "
+                            "async with --algo-kwargs '{\"vector_env\": \"async\"}'); default 1")
     train.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                        help="also write TensorBoard logs to DIR/<run folder name>")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
@@ -59,9 +62,19 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def run_train(args: argparse.Namespace) -> int:
     from irl.runs.train import run_train as train
 
+    algo_kwargs = parse_json_object(args.algo_kwargs, "--algo-kwargs")
+    if args.n_envs is not None:
+        from irl.cli.common import CLIError
+        from irl.runs.configs import ConfigError, with_n_envs
+        from irl.solvers.registry import get_solver
+
+        try:
+            algo_kwargs = with_n_envs(get_solver(args.algo).config_class(), algo_kwargs, args.n_envs, what=args.algo)
+        except ConfigError as exc:
+            raise CLIError(f"--n-envs: {exc}") from None
     outcome = train(
         args.env, args.algo, steps=args.steps, env_kwargs=parse_json_object(args.env_kwargs, "--env-kwargs"),
-        algo_kwargs=parse_json_object(args.algo_kwargs, "--algo-kwargs"), reward=args.reward, demos=args.demos,
+        algo_kwargs=algo_kwargs, reward=args.reward, demos=args.demos,
         seed=args.seed, out=args.out, device=args.device, tensorboard=args.tensorboard, progress=not args.quiet,
     )
     m, result = outcome.metrics, outcome.result

@@ -5,9 +5,12 @@ pass (visitation) for the current reward table; the gradient ``counts − D``
 (:mod:`irl.inverse.maxent_objective`) is pushed through the reward model by
 autograd. The objective is the demos' discounted log-likelihood (concave in a linear or
 tabular reward for deterministic dynamics, bounded above always); linear and tabular
-rewards are fitted with L-BFGS (scipy), an MLP reward with Adam.
+rewards are fitted by a trust-region Newton method with exact Hessian-vector products
+(:mod:`irl.inverse.maxent_newton`) or L-BFGS (scipy), an MLP reward with Adam. Every
+evaluation is counted in passes (one soft value iteration + one visitation): the result's
+``evaluations`` and ``passes``.
 
-``converged`` means: L-BFGS (linear, tabular) brought the largest gradient entry of the
+``converged`` means: Newton or L-BFGS (linear, tabular) brought the largest gradient entry of the
 penalised objective below ``grad_tol`` before ``max_iters`` iterations; Adam (mlp) did
 that, or the objective stopped improving (by less than ``plateau_tol`` of its size over
 ``plateau_steps`` steps) before ``max_iters`` steps. A NaN or inf in the reward, the
@@ -30,12 +33,14 @@ from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
 from irl.inverse.common import DTYPES, TabularResult, check_finite, working_copies
+from irl.inverse.maxent_newton import PassCount, trust_region_newton
 from irl.inverse.maxent_objective import literal_log_likelihood, maxent_objective
 from irl.rewards import LinearReward, TabularReward, make_reward
 from irl.solvers import feature_expectations, soft_value_iteration
 from irl.solvers.tabular_common import cpu_threads_for
 
 REWARD_KINDS = ("linear", "tabular", "tabular-state", "mlp")
+OPTIMIZERS = ("newton", "lbfgs")
 
 
 @dataclass(frozen=True)
@@ -46,8 +51,14 @@ class MaxEntConfig:
     """Reward model: "linear" (in the MDP's features), "tabular" (state-action), "tabular-state", "mlp"."""
     l2: float = 1e-3
     """L2 penalty ``l2/2 · ‖θ‖²`` on the reward parameters (per demo episode)."""
+    optimizer: str = "newton"
+    """Linear and tabular rewards: "newton" (trust region, steps by conjugate gradients on exact
+    Hessian-vector products, :mod:`irl.inverse.maxent_newton`) or "lbfgs" (L-BFGS); the MLP always
+    uses Adam. Counted passes, Newton ÷ L-BFGS, 100 demos: 0.52–0.94 on 48×48 block-feature
+    gridworlds (3 seeds), 0.61 on 32×32, 0.30–0.53 on 32×32 objectworlds (3 seeds; L-BFGS stopped
+    at max_iters=500 there); about even on an 8×8 grid with 16 weights."""
     max_iters: int = 500
-    """Cap on optimiser iterations (L-BFGS iterations, or Adam steps for the MLP)."""
+    """Cap on optimiser iterations (Newton or L-BFGS iterations, or Adam steps for the MLP)."""
     grad_tol: float = 1e-4
     """Stop when the largest gradient entry of the penalised objective is below this (the
     gradient is a gap in expected counts per episode: 1e-4 visits is far below the
@@ -82,6 +93,8 @@ class MaxEntConfig:
         if not self.plateau_tol >= 0 or int(self.plateau_steps) < 1:
             raise ValueError(f"plateau_tol must be >= 0 and plateau_steps >= 1, got {self.plateau_tol} and "
                              f"{self.plateau_steps}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
         if self.dtype not in DTYPES:
             raise ValueError(f"dtype must be float64 or float32, got {self.dtype!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))  # JSON gives a list
@@ -92,9 +105,18 @@ class MaxEntResult(TabularResult):
     """What a fit returns: the fields of :class:`irl.inverse.common.TabularResult`, where
     ``reward_model`` is on the CPU in float64, ``policy`` is the soft-optimal policy of the
     learned reward, and each ``log`` entry has ``iteration``, ``objective``,
-    ``log_likelihood``, ``grad_norm`` and ``feature_gap``."""
+    ``log_likelihood``, ``grad_norm``, ``feature_gap`` and ``passes`` (so far).
+
+    Fields (besides the inherited ones):
+        evaluations: how many of each kind of evaluation the fit made
+            (:data:`irl.inverse.maxent_newton.PASSES`: objective and gradient, soft value
+            iteration alone, forward sweep, Hessian-vector product).
+        passes: their cost in passes of one soft value iteration + one visitation.
+    """
 
     config: MaxEntConfig = field(default_factory=MaxEntConfig)
+    evaluations: dict[str, int] = field(default_factory=dict)
+    passes: float = 0.0
 
 
 def fit(
@@ -133,6 +155,7 @@ def fit(
     features = _feature_matrix(mdp)
 
     log: list[dict[str, float]] = []
+    count = PassCount()
     start = time.perf_counter()
 
     algo = "deep-maxent" if cfg.reward == "mlp" else "maxent"
@@ -142,7 +165,10 @@ def fit(
         model.zero_grad()
         table = model.table(mdp)
         check_finite("reward table", table.detach(), iteration=len(log), algo=algo)
-        ev = maxent_objective(work_mdp, counts, table.to(cfg.device, dtype))
+        # warm start (infinite horizon): value iteration from the last evaluation's values, a nearby reward's
+        ev = maxent_objective(work_mdp, counts, table.to(cfg.device, dtype),
+                              v_init=evaluate.ev.warm_start if hasattr(evaluate, "ev") else None)
+        count.add("objective")
         check_finite("objective", ev.value, iteration=len(log), algo=algo)
         check_finite("gradient", ev.grad, iteration=len(log), algo=algo)
         params = [p for p in model.parameters() if p.requires_grad]
@@ -159,23 +185,33 @@ def fit(
             "grad_norm": float(torch.sqrt(sum((p.grad**2).sum() for p in params))),
             "feature_gap": _feature_gap(features, counts.counts, ev.visitation),
         }
-        evaluate.last = entry  # type: ignore[attr-defined]
+        evaluate.last, evaluate.ev = entry, ev  # type: ignore[attr-defined]
         return float(-ev.value) + float(penalty.detach() if params else 0.0), grad_max
+
+    def record(entry: dict[str, float]) -> None:
+        entry["iteration"], entry["passes"] = len(log), count.passes
+        log.append(entry)
+        if callback:
+            callback(entry)
 
     with cpu_threads_for(work_mdp):
         if cfg.reward == "mlp":
-            stop_reason, iterations, grad_max = _adam(model, evaluate, cfg, log, callback)
+            stop_reason, iterations, grad_max = _adam(model, evaluate, cfg, log, record)
         else:
-            with torch.no_grad():  # the model's visitation at the start point, for the preconditioner
-                start_table = model.table(mdp).to(cfg.device, dtype)
-            D0 = maxent_objective(work_mdp, counts, start_table).visitation
-            curvature = _curvature(model, counts.counts + D0, mdp)
-            stop_reason, iterations, grad_max = _lbfgs(model, evaluate, cfg, log, callback, curvature)
+            start_point = evaluate()  # its visitation scales the preconditioner
+            scale = _scale(_curvature(model, counts.counts + evaluate.ev.visitation, mdp), model)
+            if cfg.optimizer == "newton":
+                stop_reason, iterations, grad_max = trust_region_newton(
+                    model, mdp, work_mdp, counts.likelihood_mass, evaluate, start_point, l2=cfg.l2,
+                    grad_tol=cfg.grad_tol, max_iters=cfg.max_iters, scale=scale, count=count, on_iteration=record)
+            else:
+                stop_reason, iterations, grad_max = _lbfgs(model, evaluate, cfg, log, record, scale)
 
     model = model.cpu()
     with torch.no_grad():
         table = model.table(mdp.to("cpu", torch.float64)).detach()
     solution = _final_policy(mdp, table)
+    count.add("policy")
     return MaxEntResult(
         reward_model=model,
         reward_table=table.numpy().copy(),
@@ -187,6 +223,8 @@ def fit(
         stop_reason=stop_reason,
         stop_message=_stop_message(stop_reason, cfg, iterations, grad_max),
         config=cfg,
+        evaluations=dict(count.counts),
+        passes=count.passes,
     )
 
 
@@ -198,11 +236,12 @@ def _stop_message(reason: str, cfg: MaxEntConfig, iterations: int, grad_max: flo
     if reason == "plateau":
         return (f"converged: the objective changed by less than plateau_tol {cfg.plateau_tol:g} of its size over "
                 f"{cfg.plateau_steps} Adam steps ({grad})")
-    if reason == "line_search":
-        return (f"not converged: L-BFGS could not improve the objective further after {iterations} iterations "
+    if reason in ("line_search", "trust_region"):
+        method = "L-BFGS" if reason == "line_search" else "Newton's trust region"
+        return (f"not converged: {method} could not improve the objective further after {iterations} iterations "
                 f"({grad} > grad_tol {cfg.grad_tol:g}); the objective is flat to round-off there: raise l2 or "
                 "grad_tol")
-    steps = "Adam steps" if cfg.reward == "mlp" else "L-BFGS iterations"
+    steps = "Adam steps" if cfg.reward == "mlp" else f"{'Newton' if cfg.optimizer == 'newton' else 'L-BFGS'} iterations"
     extra = " (a deliberate early stop for the MLP: longer runs can overfit)" if cfg.reward == "mlp" else ""
     return (f"not converged: stopped at the cap max_iters={cfg.max_iters} {steps}{extra} with {grad} > grad_tol "
             f"{cfg.grad_tol:g}; to go on, raise it (e.g. max_iters={2 * cfg.max_iters})")
@@ -232,11 +271,16 @@ def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) ->
     return np.sqrt(h + 1e-2 * max(float(h.mean()), 1e-12))
 
 
-def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[str, int, float]:
-    """L-BFGS on the preconditioned parameters; returns (stop reason, iterations, final max |grad|)."""
+def _scale(curvature: np.ndarray | None, model: torch.nn.Module) -> np.ndarray:
+    """The diagonal preconditioner of the parameters: ``curvature``, or ones where there is none."""
+    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return np.ones(n) if curvature is None or curvature.size != n else curvature
+
+
+def _lbfgs(model, evaluate, cfg, log, record, scale) -> tuple[str, int, float]:
+    """L-BFGS on the parameters times ``scale``; returns (stop reason, iterations, final max |grad|)."""
     params = [p for p in model.parameters() if p.requires_grad]
     sizes = [p.numel() for p in params]
-    scale = np.ones(sum(sizes)) if curvature is None or curvature.size != sum(sizes) else curvature
 
     def set_flat(x: np.ndarray) -> None:
         with torch.no_grad():
@@ -250,11 +294,7 @@ def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[str, in
         return loss, g / scale
 
     def on_iteration(xk: np.ndarray) -> None:
-        entry = dict(evaluate.last)  # the last evaluation is at xk (the accepted point)
-        entry["iteration"] = len(log)
-        log.append(entry)
-        if callback:
-            callback(entry)
+        record(dict(evaluate.last))  # the last evaluation is at xk (the accepted point)
 
     x0 = np.concatenate([p.detach().cpu().numpy().ravel() for p in params]) * scale
     res = scipy.optimize.minimize(
@@ -269,9 +309,7 @@ def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[str, in
     set_flat(res.x)
     _, grad_max = evaluate()
     if not log or log[-1]["objective"] != evaluate.last["objective"]:
-        entry = dict(evaluate.last)
-        entry["iteration"] = len(log)
-        log.append(entry)
+        record(dict(evaluate.last))
     if grad_max <= cfg.grad_tol:
         reason = "grad_tol"
     else:
@@ -279,17 +317,14 @@ def _lbfgs(model, evaluate, cfg, log, callback, curvature=None) -> tuple[str, in
     return reason, int(res.nit), grad_max
 
 
-def _adam(model, evaluate, cfg, log, callback) -> tuple[str, int, float]:
+def _adam(model, evaluate, cfg, log, record) -> tuple[str, int, float]:
     """Adam on the MLP's parameters; returns (stop reason, steps, final max |grad|)."""
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     reason, it, grad_max = "max_iters", 0, float("inf")
     for it in range(1, cfg.max_iters + 1):
         opt.zero_grad()
         _, grad_max = evaluate()
-        entry = dict(evaluate.last)
-        log.append(entry)
-        if callback:
-            callback(entry)
+        record(dict(evaluate.last))
         if grad_max <= cfg.grad_tol:
             reason = "grad_tol"
             break

@@ -2,6 +2,7 @@
 
 Tabular and exact: :func:`soft_value_iteration` (backward messages),
 :func:`visitation` / :func:`state_visitation` (forward messages),
+:func:`soft_messages` (both, storing only V: one MaxEnt gradient's pass, :mod:`irl.solvers.messages`),
 :func:`feature_expectations` (a visitation seen through the features),
 :func:`hard_value_iteration`, :func:`policy_evaluation`, :func:`expected_return`.
 
@@ -16,6 +17,7 @@ names them for ``irl train``. The soft Bellman backup of all of them is
 :mod:`irl.solvers.soft_bellman`.
 """
 
+from irl.solvers.messages import LeanSolution, soft_messages
 from irl.solvers.policies import evaluate_policy
 from irl.solvers.spaces import SetupError
 from irl.solvers.tabular_common import reward_table
@@ -34,6 +36,7 @@ __all__ = [
     "SetupError",
     "TrainResult",
     "evaluate_policy",
+    "LeanSolution",
     "PolicyValues",
     "ValueResult",
     "expected_return",
@@ -41,6 +44,7 @@ __all__ = [
     "hard_value_iteration",
     "policy_evaluation",
     "reward_table",
+    "soft_messages",
     "soft_value_iteration",
     "state_visitation",
     "visitation",

@@ -11,7 +11,9 @@ steps rather than run to the end::
 ``reward_fn`` is the one reward seam, ``(obs, act, next_obs, terminated) -> (N,)`` on env-form
 batches of torch tensors (:class:`irl.rewards.RewardFn` turns a reward model into one). SAC's ``collect`` fills
 its replay buffer and its ``update`` samples from it, relabelling every batch with
-``reward_fn``; policy gradient's ``update`` learns from the last collected rollout. Both
+``reward_fn``; policy gradient's ``update`` learns from the last collected rollout. A generator that
+steps ``n_envs`` copies of its env returns each copy's steps as one block, in time order, the
+blocks one after another and of equal length (:meth:`Transitions.blocks` splits them). Both
 implement :class:`Generator`; :func:`irl.solvers.training.run_generator` trains either on a
 fixed reward, and is what their ``train`` functions are.
 """
@@ -73,6 +75,14 @@ class Transitions:
         """The parts' rows in order."""
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts]) for f in fields(cls)})
 
+    def blocks(self, n: int) -> list[Transitions]:
+        """The rows cut into ``n`` consecutive parts of equal length (one per env of a vector rollout)."""
+        if n < 1 or len(self) % n:
+            raise ValueError(f"cannot cut {len(self)} rows into {n} blocks of equal length")
+        size = len(self) // n
+        return [Transitions(**{f.name: getattr(self, f.name)[i * size:(i + 1) * size] for f in fields(self)})
+                for i in range(n)]
+
     @classmethod
     def from_demos(cls, demos: Any) -> Transitions:
         """Demonstrations (:class:`irl.data.Demos`) as transitions; the behaviour log-probabilities are
@@ -94,6 +104,7 @@ class Generator(Protocol):
     policy: torch.nn.Module
     steps: int
     stopped: bool
+    n_envs: int
 
     def collect(self, n_steps: int) -> Transitions: ...
 
@@ -105,9 +116,10 @@ class Generator(Protocol):
 
 
 class SteppingAgent:
-    """What a generator that steps its env through an :class:`EnvStepper` (``self.stepper``) shares."""
+    """What a generator that steps its env through an :class:`EnvStepper` (``self.stepper``), or copies of it
+    through a :class:`irl.solvers.vector.VectorEnvStepper`, shares."""
 
-    stepper: EnvStepper
+    stepper: Any
 
     @property
     def steps(self) -> int:
@@ -118,6 +130,11 @@ class SteppingAgent:
     def stopped(self) -> bool:
         """True once the episode log's callback asked to stop."""
         return self.stepper.stopped
+
+    @property
+    def n_envs(self) -> int:
+        """Copies of the env stepped together (1: the env itself)."""
+        return self.stepper.n_envs
 
 
 class EnvStepper:
@@ -132,6 +149,8 @@ class EnvStepper:
 
     ``stopped`` turns True when the log's callback asks to stop.
     """
+
+    n_envs = 1
 
     def __init__(self, env: gymnasium.Env, seed: int, max_episode_steps: int | None = None, log: Any = None,
                  extras: Callable[[], dict[str, Any]] | None = None) -> None:

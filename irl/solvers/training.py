@@ -79,8 +79,10 @@ def resolve_config(cls: type, config: Any, overrides: dict[str, Any]) -> Any:
 class EpisodeLog:
     """Accumulates the env's reward per episode, writes curve records, drives the callback and the progress.
 
-    ``step(true_reward)`` after each env step; ``end_episode(**extra)`` when an episode ends
-    returns False when the callback asks to stop.
+    One env: ``step(true_reward)`` after each env step; ``end_episode(**extra)`` when an episode
+    ends returns False when the callback asks to stop. Several envs keep their own returns:
+    ``add_steps(n)`` after each step of them all, ``episode(true_return, length, **extra)`` per
+    episode that ends (False: stop).
     """
 
     def __init__(self, total_steps: int | None, callback: Callable[[dict], Any] | None, progress: bool,
@@ -100,11 +102,20 @@ class EpisodeLog:
         if not self.bar.disable:
             self.bar.update(1)
 
+    def add_steps(self, n: int) -> None:
+        self.steps += n
+        if not self.bar.disable:
+            self.bar.update(n)
+
     def end_episode(self, **extra: Any) -> bool:
-        record = {"step": self.steps, "episode": len(self.curve) + 1, "true_return": self._return,
-                  "length": self._length, "seconds": time.perf_counter() - self.start, **extra}
-        self.curve.append(record)
+        true_return, length = self._return, self._length
         self._return, self._length = 0.0, 0
+        return self.episode(true_return, length, **extra)
+
+    def episode(self, true_return: float, length: int, **extra: Any) -> bool:
+        record = {"step": self.steps, "episode": len(self.curve) + 1, "true_return": true_return,
+                  "length": length, "seconds": time.perf_counter() - self.start, **extra}
+        self.curve.append(record)
         if not self.bar.disable:
             self.bar.set_postfix(true_return=f"{record['true_return']:.3g}", refresh=False)
         stop = self.callback is not None and self.callback(record) is False

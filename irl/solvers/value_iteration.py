@@ -59,6 +59,44 @@ class ValueResult:
             return (self.q - self.v.unsqueeze(-1)) / self.temperature
         return torch.log(self.policy)
 
+    def log_policy_at(
+        self, states: torch.Tensor, actions: torch.Tensor, timesteps: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """``log π_t(a|s)`` ``(N,)`` at ``N`` steps ``(states, actions[, timesteps])``; the time index is
+        needed (and used) only by a time-indexed result."""
+        logp = self.log_policy
+        states, actions = states.to(logp.device), actions.to(logp.device)
+        if logp.ndim == 3:
+            if timesteps is None:
+                raise ValueError("a time-indexed policy needs the timesteps of the steps")
+            return logp[timesteps.to(logp.device), states, actions]
+        return logp[states, actions]
+
+
+def soft_policy_from_values(
+    q: torch.Tensor, v: torch.Tensor, temperature: float, absorbing: int | None
+) -> torch.Tensor:
+    """``π = exp((Q − V)/α)`` ``(..., S, A)`` from ``Q`` ``(..., S, A)`` and its soft value ``V`` ``(..., S)``.
+
+    float64: the exponent as it stands (clamped at 0). A batched softmax over the short action
+    axis was 5x slower (measured), and the rounding of V (relative 1e-16 of its size) leaves π
+    normalised to ~1e-7 even at ``|V|/α = 1e9``. Lower precision: V's rounding is too coarse at
+    large ``|V|/α``, so it is a softmax (shifted by the row max). The absorbing row, whose V was
+    set to 0 rather than ``α log A``, is uniform.
+    """
+    if q.shape[:-1] != v.shape:
+        raise ValueError(f"q (..., S, A) and v (..., S) must agree; got {tuple(q.shape)} and {tuple(v.shape)}")
+    if q.dtype == torch.float64:
+        pi = torch.sub(q, v.unsqueeze(-1))
+        if temperature != 1.0:
+            pi.div_(temperature)
+        pi.clamp_(max=0.0).exp_()
+    else:
+        pi = soft_policy(q, temperature)
+    if absorbing is not None:
+        pi[..., absorbing, :] = 1.0 / q.shape[-1]
+    return pi
+
 
 def _hard_backup(q: torch.Tensor, tie_tol: float) -> tuple[torch.Tensor, torch.Tensor]:
     """``V = max_a Q`` ``(S,)`` and the greedy policy ``(S, A)``, uniform over the actions within
@@ -75,6 +113,7 @@ def soft_value_iteration(
     temperature: float = 1.0,
     tol: float | None = None,
     max_iters: int = 100_000,
+    v_init: torch.Tensor | None = None,
 ) -> ValueResult:
     """Soft-optimal Q, V and policy of ``reward`` on ``mdp`` (control as inference backward pass).
 
@@ -87,11 +126,15 @@ def soft_value_iteration(
         tol: infinite horizon only: stop when the values are within ``tol``
             (relative to their scale) of the fixed point. Default near round-off.
         max_iters: infinite horizon only: cap on backups.
+        v_init: infinite horizon only: ``(S,)`` values to start from instead of 0 (a warm
+            start, e.g. the previous reward's ``v`` in an optimiser's loop). The stopping rule
+            and the fixed point are the same; a nearby start only needs fewer backups.
     """
     if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     r = reward_table(mdp, reward)
-    return _value_iteration(mdp, r, temperature=temperature, tie_tol=0.0, tol=tol, max_iters=max_iters)
+    return _value_iteration(mdp, r, temperature=temperature, tie_tol=0.0, tol=tol, max_iters=max_iters,
+                            v_init=v_init)
 
 
 def hard_value_iteration(
@@ -111,10 +154,14 @@ def _value_iteration(
     tie_tol: float,
     tol: float | None,
     max_iters: int,
+    v_init: torch.Tensor | None = None,
 ) -> ValueResult:
     """The backward pass for the reward table ``r`` ``(S, A)``: soft at ``temperature`` > 0
-    (:func:`irl.solvers.soft_bellman.soft_backup`), hard (greedy, ties within ``tie_tol``) at 0."""
+    (:func:`irl.solvers.soft_bellman.soft_backup`), hard (greedy, ties within ``tie_tol``) at 0;
+    an infinite horizon starts from ``v_init`` ``(S,)`` when given, else from 0."""
     check_finite("reward given to value iteration", r)
+    if v_init is not None and mdp.horizon is not None:
+        raise ValueError("v_init applies to an infinite horizon only: a finite horizon is solved exactly in T steps")
     P, _ = operators_for(mdp, r)
     S, A = r.shape
     gamma = mdp.gamma
@@ -128,7 +175,7 @@ def _value_iteration(
         T = mdp.horizon
         q = r.new_empty(T, S, A)
         v = r.new_empty(T, S)
-        pi = r.new_empty(T, S, A)
+        pi = None if soft else r.new_empty(T, S, A)
         v_next = r.new_zeros(S)
         for t in range(T - 1, -1, -1):
             torch.add(r, expected_next(P, v_next, A), alpha=gamma, out=q[t])
@@ -139,19 +186,8 @@ def _value_iteration(
             if absorbing is not None:
                 v[t, absorbing] = 0.0
             v_next = v[t]
-        if soft and r.dtype == torch.float64:
-            # π = exp((Q − V)/α) with the V of the loop: a batched softmax over the short
-            # action axis was 5x slower (measured). In float64 the rounding of V (relative
-            # 1e-16 of its size) leaves π normalised to ~1e-7 even at |V|/α = 1e9.
-            # The absorbing row, whose V was set to 0 rather than α log A, is uniform.
-            torch.sub(q, v.unsqueeze(-1), out=pi)
-            if temperature != 1.0:
-                pi.div_(temperature)
-            pi.clamp_(max=0.0).exp_()
-            if absorbing is not None:
-                pi[:, absorbing] = 1.0 / A
-        elif soft:  # float32: V's rounding is too coarse at large |V|/α; shift by the row max
-            pi = soft_policy(q, temperature)
+        if soft:  # one batched π for all steps, from the V of the loop
+            pi = soft_policy_from_values(q, v, temperature, absorbing)
         # A finite reward can still overflow V (e.g. float32 over a long horizon): one check at the end.
         check_finite("value V of value iteration", v)
         return ValueResult(q, v, pi, temperature, T, True)
@@ -159,7 +195,7 @@ def _value_iteration(
     tol = default_tol(r.dtype) if tol is None else tol
     # ||V_k - V*|| <= γ/(1-γ) ||V_k - V_{k-1}||: stop when that bound is below tol * scale.
     step_tol = tol * (1.0 - gamma) / max(gamma, 1e-12)
-    v = r.new_zeros(S)
+    v = r.new_zeros(S) if v_init is None else _start_values(v_init, r, absorbing)
     converged = False
     check_every = 1 if r.device.type == "cpu" else 16  # a convergence check syncs the device
     it = 0
@@ -181,6 +217,17 @@ def _value_iteration(
     if not converged:
         warnings.warn(f"value iteration did not converge in {max_iters} iterations", RuntimeWarning, stacklevel=3)
     return ValueResult(q, v, pi, temperature, it, converged)
+
+
+def _start_values(v_init: torch.Tensor, r: torch.Tensor, absorbing: int | None) -> torch.Tensor:
+    """``v_init`` as a fresh ``(S,)`` tensor on ``r``'s device and dtype, 0 at the absorbing state."""
+    v = torch.as_tensor(v_init).to(device=r.device, dtype=r.dtype).clone()
+    if v.shape != (r.shape[0],):
+        raise ValueError(f"v_init must have shape ({r.shape[0]},), got {tuple(v.shape)}")
+    check_finite("v_init of value iteration", v)
+    if absorbing is not None:
+        v[absorbing] = 0.0
+    return v
 
 
 @dataclass(frozen=True, eq=False)

@@ -79,20 +79,29 @@ def feature_expectations(features: torch.Tensor, visitation: torch.Tensor) -> to
     return torch.einsum("sa,saf->f", visitation, phi)
 
 
+def split_initial(
+    mdp: TabularMDP, initial: torch.Tensor | None, like: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The step-0 mass ``(S,)`` and, for a time-indexed ``initial`` ``(T, S)``, the whole of it as the
+    per-step injections (else None); on ``like``'s device and dtype, ``mdp.initial`` when None."""
+    S, T = mdp.n_states, mdp.horizon
+    d = initial_for(mdp, like) if initial is None else torch.as_tensor(initial).to(like.device, like.dtype)
+    if T is not None and d.shape == (T, S):
+        return d[0], d
+    if d.shape != (S,):
+        expected = f"({S},)" + (f" or ({T}, {S})" if T is not None else "")
+        raise ValueError(f"initial must have shape {expected}, got {tuple(d.shape)}")
+    return d, None
+
+
 def _forward(mdp, policy, initial, tol, keep_states):
     policy = torch.as_tensor(policy)
     if not policy.is_floating_point():
         raise TypeError("policy must be a floating tensor")
     S, A = mdp.n_states, mdp.n_actions
     _, PT = operators_for(mdp, policy)
-    d = initial_for(mdp, policy) if initial is None else torch.as_tensor(initial).to(policy.device, policy.dtype)
+    d, injections = split_initial(mdp, initial, policy)
     T = mdp.horizon
-    injections = None
-    if T is not None and d.shape == (T, S):
-        d, injections = d[0], d
-    elif d.shape != (S,):
-        expected = f"({S},)" + (f" or ({T}, {S})" if T is not None else "")
-        raise ValueError(f"initial must have shape {expected}, got {tuple(d.shape)}")
     gamma = mdp.gamma
     D = policy.new_zeros(S, A)
     if T is not None:

@@ -57,7 +57,7 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
     See :mod:`irl.solvers.training` for the shared arguments. ``demos`` (an ``irl.data.Demos``)
     is needed by any demo term; term (a) also needs demo rewards: the reward model's, or
     ``demos.rewards`` when there is no model. Curve records add ``update`` (updates so far).
-    ``result.info`` holds ``bc_losses`` (warm start), ``updates`` and ``agent``.
+    ``result.info`` holds ``bc_losses`` (warm start), ``updates`` and ``agent`` (its env copies closed).
     """
     config = resolve_config(PGConfig, config, overrides)
     if config.uses_demos and demos is None:
@@ -67,10 +67,13 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
     env = make_env(env)
     log = EpisodeLog(config.total_steps, callback, progress, desc="pg")
     agent = PGAgent(env, config, seed=seed, log=log)
-    reward_fn = None if reward_model is None else RewardFn(reward_model, env.observation_space, env.action_space)
-    if config.uses_demos:
-        agent.add_demos(Transitions.from_demos(demos))
-    result = run_generator(agent, total_steps=config.total_steps, chunk=config.rollout_steps, reward_fn=reward_fn,
-                           log=log, eval_episodes=config.eval_episodes, seed=seed)
+    try:
+        reward_fn = None if reward_model is None else RewardFn(reward_model, env.observation_space, env.action_space)
+        if config.uses_demos:
+            agent.add_demos(Transitions.from_demos(demos))
+        result = run_generator(agent, total_steps=config.total_steps, chunk=config.rollout_steps,
+                               reward_fn=reward_fn, log=log, eval_episodes=config.eval_episodes, seed=seed)
+    finally:
+        agent.close()
     result.info.update(agent.info, updates=agent.updates)
     return result

@@ -1,5 +1,9 @@
 """Policy gradient as a generator: :class:`PGAgent` collects a rollout and updates on it.
 
+With ``n_envs`` > 1 the rollout comes from that many copies of the env stepped together
+(:mod:`irl.solvers.vector`); each copy's steps form one stream whose GAE sum stops where the
+rollout cuts it (and bootstraps there, as at any cut that is not a termination).
+
 Each update: GAE advantages of the *soft* reward ``r + α H(π(·|s))`` (so an action is also
 credited with the entropy of the states it leads to), then ``epochs`` passes of minibatch
 steps on the (PPO-clipped) surrogate, the entropy bonus, the critic's squared error and the
@@ -23,6 +27,7 @@ from irl.solvers.policy_gradient.demos import DemoBatch, behavior_clone
 from irl.solvers.policy_gradient.losses import gae_advantages, per_decision_weights, policy_gradient_loss
 from irl.solvers.policy_gradient.policy import ActorCriticPolicy
 from irl.solvers.spaces import SetupError, space_spec
+from irl.solvers.vector import VectorEnvStepper
 
 __all__ = ["PGAgent"]
 
@@ -31,14 +36,16 @@ class PGAgent(SteppingAgent):
     """The actor-critic, its optimizer, the last rollout, the demonstrations and the env.
 
     Args:
-        env: a gymnasium env with Discrete or Box spaces.
+        env: a gymnasium env with Discrete or Box spaces (with ``config.n_envs`` > 1 it is copied and
+            the copies are stepped; the env itself is not).
         config: the settings.
-        seed: initial weights, action draws, minibatch orders and the first env reset.
+        seed: initial weights, action draws, minibatch orders and the first env reset (copy ``i``: seed + i).
         log: an :class:`irl.solvers.training.EpisodeLog` to report episodes to, or None.
 
     A generator (:mod:`irl.solvers.agent`): ``collect(n)`` takes a rollout of n steps (it replaces
     the last one), ``update(reward_fn)`` learns from it; ``add_demos`` must come before the first
     collect when the config's demonstration terms are on (it runs the behaviour cloning they need).
+    ``close()`` closes the env copies of ``n_envs`` > 1.
     """
 
     def __init__(self, env: gymnasium.Env, config: PGConfig, *, seed: int = 0, log: Any = None) -> None:
@@ -57,7 +64,15 @@ class PGAgent(SteppingAgent):
         if not self.policy.discrete:
             self._low = self.policy.low.numpy().reshape(self.policy.act_shape)
             self._high = self.policy.high.numpy().reshape(self.policy.act_shape)
-        self.stepper = EnvStepper(env, seed, config.max_episode_steps, log, extras=lambda: {"update": self.updates})
+        if config.n_envs == 1:
+            self.stepper: EnvStepper | VectorEnvStepper = EnvStepper(env, seed, config.max_episode_steps, log,
+                                                                      extras=self._episode_extras)
+        else:
+            self.stepper = VectorEnvStepper(env, config.n_envs, seed, config.vector_env, config.max_episode_steps,
+                                            log, extras=self._episode_extras)
+
+    def _episode_extras(self) -> dict[str, Any]:
+        return {"update": self.updates}
 
     def add_demos(self, transitions: Transitions) -> None:
         """Keeps the demos for the demo terms; runs the behaviour-cloning warm start and fits the behaviour
@@ -75,25 +90,43 @@ class PGAgent(SteppingAgent):
             self.behavior.requires_grad_(False)
 
     def collect(self, n_steps: int) -> Transitions:
-        """Takes a rollout of ``n_steps`` env steps (fewer if the episode log asks to stop) and keeps it."""
-        draw = _Drawer(self.policy, self.rng)
-        rows: dict[str, list] = {k: [] for k in ("obs", "act", "next", "term", "trunc", "logp", "rew", "ent", "end")}
-        for t in range(n_steps):
+        """Takes a rollout of ``n_steps`` env steps (fewer if the episode log asks to stop) and keeps it.
+
+        With ``n_envs`` copies each takes ⌈n_steps / n_envs⌉ steps (so up to ``n_envs - 1`` more than
+        asked); the rows are copy by copy, each copy's in time order (:meth:`Transitions.blocks`).
+        """
+        draw, one = _Drawer(self.policy, self.rng), self.n_envs == 1
+        rows: dict[str, list] = {k: [] for k in ("obs", "act", "next", "term", "ended", "logp", "rew", "ent")}
+        for _ in range(math.ceil(n_steps / self.n_envs)):
             obs = self.stepper.obs
-            action, log_prob, entropy = draw(obs)
+            action, log_prob, entropy = draw(obs) if one else draw.batch(obs)
             env_act = action if self.policy.discrete else np.clip(action, self._low, self._high)
-            next_obs, reward, terminated, ended = self.stepper.step(env_act)
-            for key, value in zip(rows, (obs, action, next_obs, terminated, ended and not terminated, log_prob,
-                                         reward, entropy, ended or t == n_steps - 1)):
-                rows[key].append(value)
+            step = self.stepper.step(env_act)
+            values = (obs, action, *step, log_prob, entropy)
+            for key, value in zip(("obs", "act", "next", "rew", "term", "ended", "logp", "ent"), values):
+                rows[key].append(np.asarray(value)[None] if one else value)  # one env: a batch of one
             if self.stepper.stopped:
                 break
-        self.rollout = Transitions(np.asarray(rows["obs"]), np.asarray(rows["act"]), np.asarray(rows["next"]),
-                                   np.asarray(rows["term"], dtype=bool), np.asarray(rows["trunc"], dtype=bool),
-                                   np.asarray(rows["logp"], dtype=np.float32), np.asarray(rows["rew"]))
-        self._entropies = np.asarray(rows["ent"], dtype=np.float32)
-        self._chain_ends = np.asarray(rows["end"], dtype=bool)
+
+        def flat(key: str, dtype: Any = None) -> np.ndarray:
+            """``(T, E, ...)`` rows to ``(E·T, ...)``, copy by copy."""
+            x = np.stack(rows[key]).swapaxes(0, 1)
+            return np.ascontiguousarray(x.reshape(-1, *x.shape[2:]), dtype=dtype)
+
+        ended = np.stack(rows["ended"]).astype(bool)
+        terminated = np.stack(rows["term"]).astype(bool)
+        chain_ends = ended.copy()
+        chain_ends[-1] = True  # the rollout cuts every copy's stream
+        self.rollout = Transitions(flat("obs"), flat("act"), flat("next"), terminated.T.reshape(-1),
+                                   (ended & ~terminated).T.reshape(-1), flat("logp", np.float32), flat("rew"))
+        self._entropies = flat("ent", np.float32)
+        self._chain_ends = chain_ends.T.reshape(-1)
         return self.rollout
+
+    def close(self) -> None:
+        """Closes the env copies (``n_envs`` > 1); the env given to the agent is its owner's to close."""
+        if isinstance(self.stepper, VectorEnvStepper):
+            self.stepper.close()
 
     def update(self, reward_fn: RewardFunction | None = None) -> dict[str, float]:
         """One update from the last rollout: ``epochs`` passes of minibatch gradient steps."""
@@ -181,7 +214,8 @@ def _rewards(transitions: Transitions, reward_fn: RewardFunction | None) -> torc
 
 
 class _Drawer:
-    """Draws one training action per env step, with the actor copied to numpy for the rollout.
+    """Draws the training actions of a rollout (per env step, or per step of all envs with :meth:`batch`),
+    with the actor copied to numpy for the rollout.
 
     The weights do not change during a rollout, and on tiny inputs a numpy matmul costs a
     fraction of a torch call (``experiments/bench_solver_internals.py``). Returns
@@ -224,4 +258,30 @@ class _Drawer:
         noise = self.rng.standard_normal(out.shape)
         a = out + self.std * noise
         return a.reshape(self.policy.act_shape), float(-0.5 * (noise**2).sum() - self.log_norm), self.entropy
+
+    def batch(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(actions (E, *act_shape), log π (E,), H (E,))`` for observations ``(E, *obs_shape)``: the draws
+        that E calls of the one-observation form make, from the same random numbers in the same order."""
+        w0, b0 = self.layers[0]
+        n = len(obs)
+        if self.policy.encoder.discrete:
+            h = self.first_t[np.asarray(obs, dtype=np.int64).reshape(n)] + b0
+        else:
+            h = np.asarray(obs, dtype=np.float64).reshape(n, -1) @ w0.T + b0
+        for w, b in self.layers[1:]:
+            h = np.tanh(h) @ w.T + b
+        if self.policy.discrete:
+            z = h - h.max(1, keepdims=True)
+            p = np.exp(z)
+            total = p.sum(1, keepdims=True)
+            log_p = z - np.log(total)
+            p /= total
+            # searchsorted(cumsum, u, side="right") row by row: the count of partial sums <= u
+            u = self.rng.random(n)[:, None]
+            a = np.minimum((np.cumsum(p, 1) <= u).sum(1), p.shape[1] - 1)
+            return a, log_p[np.arange(n), a], -(p * log_p).sum(1)
+        noise = self.rng.standard_normal(h.shape)
+        a = h + self.std * noise
+        return (a.reshape(n, *self.policy.act_shape), -0.5 * (noise**2).sum(1) - self.log_norm,
+                np.full(n, self.entropy))
 

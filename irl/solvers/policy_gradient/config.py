@@ -14,7 +14,11 @@ class PGConfig:
     total_steps: int = 100_000
     """env steps of training."""
     rollout_steps: int = 256
-    """env steps collected per update."""
+    """env steps collected per update, over all envs (each of ``n_envs`` envs takes ⌈rollout_steps / n_envs⌉)."""
+    n_envs: int = 1
+    """copies of the env stepped together (``gymnasium.vector``); 1 steps the env itself."""
+    vector_env: str = "sync"
+    """how n_envs > 1 copies step: "sync" (in turn, in this process) or "async" (a worker process each)."""
     gamma: float = 0.99
     """discount factor."""
     gae_lambda: float = 0.95
@@ -68,7 +72,7 @@ class PGConfig:
     """demo steps per behaviour-cloning gradient step."""
 
     def __post_init__(self) -> None:
-        for name in ("total_steps", "rollout_steps", "epochs", "bc_steps", "bc_batch_size"):
+        for name in ("total_steps", "rollout_steps", "n_envs", "epochs", "bc_steps", "bc_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"PGConfig.{name} must be >= 1, got {getattr(self, name)}")
         if self.minibatch_size is not None and self.minibatch_size < 1:
@@ -77,6 +81,10 @@ class PGConfig:
             raise ValueError(f"PGConfig needs gamma and gae_lambda in [0, 1], got {self.gamma}, {self.gae_lambda}")
         if self.temperature < 0 or self.bc_warmstart_steps < 0 or self.demo_bc_coef < 0 or self.eval_episodes < 0:
             raise ValueError("PGConfig.temperature, bc_warmstart_steps, demo_bc_coef and eval_episodes must be >= 0")
+        if isinstance(self.n_envs, bool) or not isinstance(self.n_envs, int):
+            raise ValueError(f"PGConfig.n_envs must be an integer, got {self.n_envs!r}")
+        if self.vector_env not in ("sync", "async"):
+            raise ValueError(f"PGConfig.vector_env must be 'sync' or 'async', got {self.vector_env!r}")
         if self.demo_behavior not in ("bc", "dirac"):
             raise ValueError(f"PGConfig.demo_behavior must be 'bc' or 'dirac', got {self.demo_behavior!r}")
         object.__setattr__(self, "hidden", tuple(int(h) for h in self.hidden))

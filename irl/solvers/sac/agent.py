@@ -135,6 +135,10 @@ class SACAgent(SteppingAgent):
         self.bind_grads()
         # Detached aliases share storage with the parameters, so they follow every step.
         self._critic_frozen = [(w.detach(), b.detach()) for w, b in self.critic.layers()]
+        # The layer lists kept once: listing them from the modules at each call costs more than small layers run.
+        self._actor_layers = self.policy.linear_layers()
+        self._critic_layers = self.critic.layers()
+        self._target_layers = self.critic_target.layers()
 
     def bind_grads(self) -> None:
         """Makes every parameter's ``.grad`` a view of the one flat gradient again (after an outside
@@ -292,23 +296,23 @@ class SACAgent(SteppingAgent):
         obs, next_obs = self.policy.features(batch.obs), self.policy.features(batch.next_obs)
         if self.discrete:
             x = torch.cat([obs, next_obs])
-            probs, log_probs = self.policy.distribution(x)
+            probs, log_probs = self.policy.distribution(x, self._actor_layers)
             with torch.no_grad():
                 target = discrete_soft_bellman_target(
-                    reward, self.critic_target(next_obs), probs[n:], log_probs[n:], batch.terminated,
-                    alpha=alpha, gamma=cfg.gamma)
-            q_all = self.critic(obs)
+                    reward, self.critic_target(next_obs, self._target_layers), probs[n:], log_probs[n:],
+                    batch.terminated, alpha=alpha, gamma=cfg.gamma)
+            q_all = self.critic(obs, self._critic_layers)
             q = q_all.gather(2, batch.act.long().expand(q_all.shape[0], n, 1)).squeeze(-1)
             loss_actor = discrete_actor_loss(probs[:n], log_probs[:n], q_all, alpha)
             entropy_term = (probs[:n] * log_probs[:n]).sum(-1)
         else:
             with torch.no_grad():
-                next_a, next_log_prob = self.policy.rsample(next_obs, self.generator)
-                next_q = self.critic_target(torch.cat([next_obs, next_a], 1)).squeeze(-1)
+                next_a, next_log_prob = self.policy.rsample(next_obs, self.generator, self._actor_layers)
+                next_q = self.critic_target(torch.cat([next_obs, next_a], 1), self._target_layers).squeeze(-1)
                 target = soft_bellman_target(reward, next_q, next_log_prob, batch.terminated,
                                              alpha=alpha, gamma=cfg.gamma)
-            a, log_prob = self.policy.rsample(obs, self.generator)
-            q = self.critic(torch.cat([obs, batch.act], 1)).squeeze(-1)
+            a, log_prob = self.policy.rsample(obs, self.generator, self._actor_layers)
+            q = self.critic(torch.cat([obs, batch.act], 1), self._critic_layers).squeeze(-1)
             q_pi = self.critic(torch.cat([obs, a], 1), self._critic_frozen).squeeze(-1)
             loss_actor = actor_loss(log_prob, q_pi, alpha)
             entropy_term = log_prob
@@ -341,26 +345,28 @@ class SACAgent(SteppingAgent):
         if self.discrete:
             x = torch.cat([obs, next_obs])
             n = obs.shape[0]
-            probs, log_probs = self.policy.distribution(x)
+            probs, log_probs = self.policy.distribution(x, self._actor_layers)
             with torch.no_grad():
-                next_q = torch.amin(self.critic_target(torch.cat([next_obs, next_flag], 1)), 0)
+                next_q = torch.amin(self.critic_target(torch.cat([next_obs, next_flag], 1), self._target_layers), 0)
                 next_v = policy_soft_value(next_q, probs[n:], log_probs[n:], alpha)
-                abs_v = torch.amin(self.critic_target(absorbing_in), 0)[0, 0]
+                abs_v = torch.amin(self.critic_target(absorbing_in, self._target_layers), 0)[0, 0]
                 target = soft_target(reward, torch.where(next_abs, abs_v, next_v), batch.terminated, cfg.gamma)
-            q_all = self.critic(torch.cat([obs, flag], 1))
+            q_all = self.critic(torch.cat([obs, flag], 1), self._critic_layers)
             q = q_all.gather(2, batch.act.long().expand(q_all.shape[0], n, 1)).squeeze(-1)
             loss_actor = discrete_actor_loss(probs[:n][keep], log_probs[:n][keep], q_all[:, keep], alpha)
             entropy_term = (probs[:n] * log_probs[:n]).sum(-1)[keep]
         else:
             zero_a = torch.zeros(1, self.policy.act_dim, device=self.device)
             with torch.no_grad():
-                next_a, next_log_prob = self.policy.rsample(next_obs, self.generator)
-                next_q = self.critic_target(torch.cat([next_obs, next_flag, next_a], 1)).squeeze(-1)
+                next_a, next_log_prob = self.policy.rsample(next_obs, self.generator, self._actor_layers)
+                next_in = torch.cat([next_obs, next_flag, next_a], 1)
+                next_q = self.critic_target(next_in, self._target_layers).squeeze(-1)
                 next_v = torch.addcmul(torch.amin(next_q, 0), alpha, next_log_prob, value=-1.0)
-                abs_v = torch.amin(self.critic_target(torch.cat([absorbing_in, zero_a], 1)), 0)[0, 0]
+                abs_in = torch.cat([absorbing_in, zero_a], 1)
+                abs_v = torch.amin(self.critic_target(abs_in, self._target_layers), 0)[0, 0]
                 target = soft_target(reward, torch.where(next_abs, abs_v, next_v), batch.terminated, cfg.gamma)
-            a, log_prob = self.policy.rsample(obs[keep], self.generator)
-            q = self.critic(torch.cat([obs, flag, batch.act], 1)).squeeze(-1)
+            a, log_prob = self.policy.rsample(obs[keep], self.generator, self._actor_layers)
+            q = self.critic(torch.cat([obs, flag, batch.act], 1), self._critic_layers).squeeze(-1)
             q_pi = self.critic(torch.cat([obs[keep], flag[keep], a], 1), self._critic_frozen).squeeze(-1)
             loss_actor = actor_loss(log_prob, q_pi, alpha)
             entropy_term = log_prob

@@ -103,28 +103,46 @@ class SACPolicy(nn.Module):
         self.net = mlp([self.encoder.dim, *self.hidden, out], seed=self.seed)
 
     # -- the pieces training uses (flat inputs, actions in [-1, 1])
+    def linear_layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Returns the ``(weight, bias)`` pairs of the MLP's linear layers, first to last."""
+        return [(m.weight, m.bias) for m in self.net if isinstance(m, nn.Linear)]
+
+    def _net(self, x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]] | None) -> torch.Tensor:
+        """The MLP on ``x``; with ``layers`` (:meth:`linear_layers`, e.g. kept by a trainer) the same
+        computation as plain functions, without the modules' per-call overhead."""
+        if layers is None:
+            return self.net(x)
+        last = len(layers) - 1
+        for i, (w, b) in enumerate(layers):
+            x = F.linear(x, w, b)
+            if i < last:
+                x = torch.relu(x)
+        return x
+
     def features(self, flat_obs: torch.Tensor) -> torch.Tensor:
         """Returns network inputs ``(N, dim)`` for flat stored observations ``(N, obs_dim)``."""
         if self.encoder.discrete:
             return F.one_hot(flat_obs[:, 0].long(), self.encoder.dim).to(torch.float32)
         return flat_obs
 
-    def mean_log_std(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def mean_log_std(self, x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """``(mean, log_std)`` ``(N, act_dim)`` of the pre-squash Gaussian (Box only)."""
-        mean, log_std = self.net(x).chunk(2, dim=-1)
+        mean, log_std = self._net(x, layers).chunk(2, dim=-1)
         return mean, log_std.clamp(LOG_STD_MIN, LOG_STD_MAX)
 
-    def rsample(self, x: torch.Tensor, generator: torch.Generator | None = None
-                ) -> tuple[torch.Tensor, torch.Tensor]:
+    def rsample(self, x: torch.Tensor, generator: torch.Generator | None = None,
+                layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``(a, log π(a|s))``: reparameterised actions ``(N, act_dim)`` in ``[-1, 1]`` and ``(N,)`` (Box only)."""
-        mean, log_std = self.mean_log_std(x)
+        mean, log_std = self.mean_log_std(x, layers)
         noise = torch.randn(mean.shape, device=mean.device, generator=generator)
         pre_tanh = torch.addcmul(mean, log_std.exp(), noise)
         return torch.tanh(pre_tanh), squashed_gaussian_log_prob(noise, log_std, pre_tanh)
 
-    def distribution(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def distribution(self, x: torch.Tensor, layers: list[tuple[torch.Tensor, torch.Tensor]] | None = None
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns ``(probs, log_probs)``, each ``(N, n_actions)`` (Discrete only)."""
-        log_probs = torch.log_softmax(self.net(x), dim=-1)
+        log_probs = torch.log_softmax(self._net(x, layers), dim=-1)
         return log_probs.exp(), log_probs
 
     def to_env(self, a: torch.Tensor) -> torch.Tensor:
