@@ -10,6 +10,7 @@ atomically, the weights first, so the header appears only once its weights are c
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 import zlib
 from pathlib import Path
@@ -20,6 +21,7 @@ import torch
 from torch import nn
 
 from irl._files import write_atomic
+from irl._memory import MemoryLimitError, check_fits, format_bytes
 
 __all__ = ["FORMAT_VERSION", "load_state", "read_header", "read_weights", "save_module"]
 
@@ -55,11 +57,43 @@ def read_header(path: Path, error: type[Exception], required: tuple[str, ...], w
     return header
 
 
+def _check_declared_sizes(path: Path, error: type[Exception]) -> None:
+    """Raises ``error`` if the arrays that the .npz members' headers declare do not fit in memory."""
+    npy = np.lib.format
+    nbytes = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                try:
+                    with archive.open(name) as fh:
+                        major, _ = npy.read_magic(fh)
+                        read = npy.read_array_header_1_0 if major == 1 else npy.read_array_header_2_0
+                        shape, _, dtype = read(fh)
+                except Exception:  # a damaged member or header allocates nothing; np.load says what is wrong
+                    continue
+                nbytes[name.removesuffix(".npy")] = (math.prod(shape) * dtype.itemsize, shape, dtype)
+    except (OSError, ValueError, RuntimeError, zipfile.BadZipFile):
+        return  # np.load reports an unreadable archive
+    if not nbytes:
+        return
+    try:
+        check_fits(2 * sum(n for n, _, _ in nbytes.values()), "loading the arrays")
+    except MemoryLimitError as exc:
+        key = max(nbytes, key=lambda k: nbytes[k][0])
+        n, shape, dtype = nbytes[key]
+        raise error(f"{path}: {key!r} declares shape {shape} {dtype} ({format_bytes(n)}); {exc}") from None
+
+
 def read_weights(path: Path, error: type[Exception]) -> dict[str, np.ndarray]:
-    """The arrays of the ``.npz`` at ``path``; ``error`` for anything that is not plain numeric arrays."""
+    """The arrays of the ``.npz`` at ``path``; ``error`` for anything that is not plain numeric arrays.
+
+    The sizes the arrays' headers declare are checked against the memory cap before any is read.
+    """
     # np.load takes anything that is neither .npy nor .npz for a pickle; say what it really is.
     if path.is_file() and not zipfile.is_zipfile(path):
         raise error(f"{path}: not a readable .npz archive (not a zip file)")
+    if path.is_file():
+        _check_declared_sizes(path, error)
     try:
         with np.load(path, allow_pickle=False) as npz:
             if not isinstance(npz, np.lib.npyio.NpzFile):
@@ -73,7 +107,7 @@ def read_weights(path: Path, error: type[Exception]) -> dict[str, np.ndarray]:
         if "allow_pickle" in str(exc):
             raise error(f"{path}: holds pickled Python objects, which are never loaded") from None
         raise error(f"{path}: not a readable .npz archive: {exc}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, EOFError, RuntimeError, zipfile.BadZipFile, zlib.error) as exc:  # Runtime: "zip version"
         raise error(f"{path}: not a readable .npz archive: {exc}") from None
 
 

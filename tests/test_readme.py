@@ -179,3 +179,60 @@ def test_the_iq_learn_example_runs_verbatim_and_reaches_the_experts_return(scrat
     assert res.returncode == 0, res.stderr
     metrics = json.loads(res.stdout.strip().splitlines()[-1])
     assert metrics["eval_return"] >= 475 and metrics["reward_label"].startswith("IQ-Learn")
+
+
+# -- "Bring your own demos", "Use a learned reward in Stable-Baselines3" (blocks fenced ```py) --------
+def _section(title: str) -> str:
+    """The text of the README section ``## title``, up to the next ``## `` heading."""
+    start = README.index(f"\n## {title}\n")
+    end = README.find("\n## ", start + 1)
+    return README[start: end if end != -1 else None]
+
+
+def _py_block(title: str) -> str:
+    blocks = re.findall(r"```py\n(.*?)```", _section(title), flags=re.S)
+    assert len(blocks) == 1, title
+    return blocks[0]
+
+
+def _run_block(block: str, cwd: Path, monkeypatch) -> list[str]:
+    monkeypatch.chdir(cwd)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(block, "README.md", "exec"), {"__name__": "readme"})  # noqa: S102  (our own README)
+    return out.getvalue().splitlines()
+
+
+def test_the_bring_your_own_demos_example_runs_verbatim(scratch, monkeypatch):
+    lines = _run_block(_py_block("Bring your own demos"), scratch, monkeypatch)
+    assert lines == ["Demos(n_steps=5, n_episodes=2, env_id='FrozenLake-v1', observation_shape=(), "
+                     "action_shape=(), rewards=yes)"]
+    from irl.data import load_demos
+
+    demos = load_demos(scratch / "my_demos.npz")
+    assert demos.terminals.tolist() == [False, False, False, False, True] and demos.timeouts[2]
+
+
+def test_the_demo_errors_table_is_what_the_loader_prints_now():
+    sys.path.insert(0, str(ROOT / "experiments"))
+    try:
+        import demo_errors
+    finally:
+        sys.path.remove(str(ROOT / "experiments"))
+    block = README.split("<!-- begin generated: demo-errors -->\n", 1)[1].split("<!-- end generated", 1)[0]
+    table = block.split("\n\n", 1)[1].strip()  # after the line that says which command wrote it
+    assert table == demo_errors.table(demo_errors.messages())
+
+
+@pytest.mark.slow
+def test_the_stable_baselines3_example_runs_verbatim_and_beats_uniform_actions(scratch, monkeypatch):
+    pytest.importorskip("stable_baselines3")
+    import torch
+
+    torch.set_num_threads(1)
+    (line,) = _run_block(_py_block("Use a learned reward in Stable-Baselines3"), scratch, monkeypatch)
+    found = re.fullmatch(r"true return: PPO on the learned reward (\S+), uniform actions (\S+), the demos (\S+)",
+                         line)
+    assert found, line
+    trained, uniform, demos = map(float, found.groups())
+    assert trained > uniform + 2 and trained > 0.8 * demos, line

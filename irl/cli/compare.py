@@ -42,6 +42,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--peer-python", default=None,
                    help="python of a venv holding HumanCompatibleAI's imitation: adds its MCE IRL rows "
                         "(tabular tasks) and its GAIL/AIRL rows (Pendulum-v1)")
+    p.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                   help="also log each cell's metrics to TensorBoard in DIR/<results folder name> as it finishes "
+                        "(pip install tensorboard): <task>/<algo>/demos<N>/seed<S>/<metric> at step N; cells "
+                        "finished by an earlier run of the grid are not logged again")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
     p.set_defaults(handler=run)
@@ -57,9 +61,13 @@ def run(args: argparse.Namespace) -> int:
         raise CLIError("--address needs --backend ray")
     if args.peer_python is not None and not Path(args.peer_python).is_file():
         raise CLIError(f"--peer-python {args.peer_python}: no such file")
+    if args.tensorboard is not None:
+        from irl.runs.tensorboard import summary_writer_class
+
+        summary_writer_class(CLIError)  # the one-line error when the package is missing, before anything runs
     config = load_config(args.config)
     outcome = run_compare(config, args.out, workers=args.workers, backend=args.backend, address=args.address,
-                          peer_python=args.peer_python, progress=not args.quiet)
+                          peer_python=args.peer_python, progress=not args.quiet, tensorboard=args.tensorboard)
     total = len(outcome.frame)
     print(outcome.summary)
     print(f"\n{total} cells ({outcome.n_run} run now), {outcome.n_failed} failed, {outcome.seconds:.0f} s; "

@@ -1,4 +1,4 @@
-"""``irl demos info`` and ``irl demos generate``."""
+"""``irl demos info``, ``irl demos generate``, and ``irl demos import`` / ``export`` for Minari datasets."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from irl.cli.common import CLIError, parse_json_object, print_json
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     demos = subparsers.add_parser("demos", help="inspect or make demonstration files")
-    sub = demos.add_subparsers(dest="demos_command", required=True, metavar="{info,generate}")
+    sub = demos.add_subparsers(dest="demos_command", required=True, metavar="{info,generate,import,export}")
 
     info = sub.add_parser(
         "info", help="summarise a demo file: steps, episodes, returns, env, spaces",
@@ -43,6 +43,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     gen.add_argument("--quiet", action="store_true", help="no progress report on stderr")
     gen.set_defaults(handler=run_generate)
+
+    imp = sub.add_parser(
+        "import", help="make a demo file from a local Minari dataset",
+        description="Read a local Minari dataset (under MINARI_DATASETS_PATH, else ~/.minari/datasets; needs "
+        "the minari extra) into a demo file: its episodes' observations, actions, rewards, terminations and "
+        "truncations, and the env its spec names.",
+    )
+    imp.add_argument("--minari", required=True, metavar="DATASET_ID", help="id of a local Minari dataset")
+    imp.add_argument("--out", type=Path, default=None,
+                     help="output .npz path (default: the dataset id with '/' as '-', plus .npz)")
+    imp.add_argument("--force", action="store_true", help="overwrite --out if it exists")
+    imp.set_defaults(handler=run_import)
+
+    exp = sub.add_parser(
+        "export", help="write a demo file as a new local Minari dataset",
+        description="Write a demo file as a new local Minari dataset (needs the minari extra); the demo "
+        "file's metadata is kept in the dataset, so importing it again gives the same demos.",
+    )
+    exp.add_argument("--minari", required=True, metavar="DATASET_ID", help="id of the new dataset")
+    exp.add_argument("--demos", type=Path, required=True, help="a demo .npz file")
+    exp.set_defaults(handler=run_export)
 
 
 def run_info(args: argparse.Namespace) -> int:
@@ -86,12 +107,7 @@ def run_generate(args: argparse.Namespace) -> int:
     from irl.data import save_demos
     from irl.runs.generate import generate_tabular_demos
 
-    if args.out.exists() and args.out.is_dir():
-        raise CLIError(f"--out {args.out} is a directory; give a file path")
-    if args.out.exists() and not args.force:
-        raise CLIError(f"--out {args.out} exists; add --force to overwrite it")
-    if not args.out.parent.exists():
-        raise CLIError(f"--out: directory {args.out.parent} does not exist")
+    _check_out(args.out, args.force)
     env_kwargs = parse_json_object(args.env_kwargs, "--env-kwargs")
     if args.policy is not None:
         from irl.runs.rollout import rollout_policy_demos
@@ -127,4 +143,43 @@ def run_generate(args: argparse.Namespace) -> int:
         ret = (summary.get("return") or {}).get("mean")
         extra = f", mean return {ret:.4g}" if isinstance(ret, float) else ""
         print(f"wrote {path}: {demos.n_episodes} episodes, {demos.n_steps} steps{extra}")
+    return 0
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.is_dir():
+        raise CLIError(f"--out {out} is a directory; give a file path")
+    if out.exists() and not force:
+        raise CLIError(f"--out {out} exists; add --force to overwrite it")
+    if not out.parent.exists():
+        raise CLIError(f"--out: directory {out.parent} does not exist")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    from irl.data import save_demos
+    from irl.data.minari import MinariMissingError, import_minari
+
+    out = args.out if args.out is not None else Path(args.minari.replace("/", "-") + ".npz")
+    _check_out(out, args.force)
+    try:
+        demos = import_minari(args.minari)
+    except MinariMissingError as error:
+        raise CLIError(str(error)) from None
+    path = save_demos(demos, out)
+    print(f"wrote {path}: {demos.n_episodes} episodes, {demos.n_steps} steps "
+          f"from minari dataset {args.minari}")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from irl.data import load_demos
+    from irl.data.minari import MinariMissingError, export_minari
+
+    demos = load_demos(args.demos)
+    try:
+        dataset = export_minari(demos, args.minari)
+    except MinariMissingError as error:
+        raise CLIError(str(error)) from None
+    print(f"wrote minari dataset {args.minari} at {dataset.spec.data_path}: "
+          f"{demos.n_episodes} episodes, {demos.n_steps} steps")
     return 0

@@ -62,10 +62,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--online", action="store_true",
                      help="iq-learn only: also act in the env and learn from the policy's own transitions "
                      "(default: offline, from the demos alone); --steps are then env steps")
+    fit.add_argument("--n-envs", type=int, default=None, metavar="N",
+                     help="gail, airl, gcl, gan-gcl with --generator pg: the generator steps N copies of the env "
+                          "together (gymnasium.vector); default 1")
     fit.add_argument("--seed", type=int, default=0, help="seed of every random draw, >= 0 (default 0)")
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the messages run")
     fit.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     fit.add_argument("--quiet", action="store_true", help="no progress report on stderr")
+    fit.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
+                     help="also write TensorBoard logs to DIR/<run folder name> (pip install tensorboard): "
+                          "<algo>/<field> per log entry (objective, grad_norm, disc_accuracy, mean_return, ...) at "
+                          "its env_steps, else its iteration; <algo>/final/<metric> from metrics.json; on a grid "
+                          "task the image <algo>/reward (state reward, mean over actions)")
     fit.set_defaults(handler=run_fit)
 
     ev = subparsers.add_parser(
@@ -118,6 +126,8 @@ def run_fit(args: argparse.Namespace) -> int:
         if "online" in algo_kwargs:
             raise CLIError("--online and online in --algo-kwargs both given: give it once")
         algo_kwargs["online"] = True
+    if args.n_envs is not None:
+        algo_kwargs = _with_n_envs(args, algo_kwargs)
     outcome = fit(
         args.demos,
         algo=args.algo,
@@ -131,6 +141,7 @@ def run_fit(args: argparse.Namespace) -> int:
         generator=args.generator,
         transfer=args.transfer,
         progress=not args.quiet,
+        tensorboard=args.tensorboard,
     )
     for note in outcome.notes:
         hint = " (settings go in --algo-kwargs)" if "not converged" in note else ""
@@ -142,6 +153,22 @@ def run_fit(args: argparse.Namespace) -> int:
         print(f"{args.algo} on {outcome.config['env']['id']}: {m['n_episodes']} episodes -> {outcome.run_dir}")
         _print_summary(m)
     return 0
+
+
+def _with_n_envs(args: argparse.Namespace, algo_kwargs: dict) -> dict:
+    """``algo_kwargs`` with ``--n-envs`` in the generator's settings (an unknown --algo is left to fit to report)."""
+    from irl.cli.common import CLIError
+    from irl.inverse.registry import get_algorithm
+    from irl.runs.configs import ConfigError, with_n_envs
+
+    try:
+        cls = get_algorithm(args.algo).config_class()
+    except KeyError:
+        return algo_kwargs
+    try:
+        return with_n_envs(cls, algo_kwargs, args.n_envs, what=args.algo, generator=args.generator)
+    except ConfigError as exc:
+        raise CLIError(f"--n-envs: {exc}") from None
 
 
 def run_eval(args: argparse.Namespace) -> int:

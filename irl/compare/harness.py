@@ -11,6 +11,10 @@ The results folder (``--out``; default ``experiments/results/<name>/`` beside a 
     summary.md              mean ± 95% CI per task and number of demos, best per column in bold
     curves.png, heatmaps.png
 
+With ``tensorboard``, this process also logs each cell's metrics as it comes back, in
+``<tensorboard>/<results folder name>`` (:func:`irl.runs.tensorboard.log_cell`); cells finished by an
+earlier run of the grid are not logged again.
+
 Resuming: a cell whose ``cells/<cell_id>.json`` exists is not run again, so a killed run loses at
 most the cells in flight. The cell id hashes the cell's settings, so changing an algorithm's
 settings in the config reruns its cells. Every cell seeds its own draws: run alone, it gives the
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from irl._files import write_atomic
-from irl.compare.cells import COLUMNS, run_cell
+from irl.compare.cells import COLUMNS, METRIC_COLUMNS, run_cell
 from irl.compare.config import Cell, CompareConfig
 from irl.compare.demos import demo_stats, ensure_demos
 
@@ -61,12 +65,16 @@ def default_out(config: CompareConfig) -> Path:
 
 def run_compare(config: CompareConfig, out: str | os.PathLike[str] | None = None, *, workers: int | None = None,
                 backend: str = "local", address: str | None = None, peer_python: str | None = None,
-                progress: bool = True) -> CompareOutcome:
-    """Run every cell of ``config`` not finished yet in ``out``, then write the tables and plots."""
+                progress: bool = True, tensorboard: str | os.PathLike[str] | None = None) -> CompareOutcome:
+    """Run every cell of ``config`` not finished yet in ``out``, then write the tables and plots; with
+    ``tensorboard`` (a folder), log each cell's metrics there as it finishes (module docstring)."""
     import pandas as pd
+
+    from irl.runs.tensorboard import RunWriter, log_cell, summary_writer_class
 
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    writer_class = None if tensorboard is None else summary_writer_class(ValueError)
     workers = (os.cpu_count() or 1) if workers is None else workers
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -80,13 +88,19 @@ def run_compare(config: CompareConfig, out: str | os.PathLike[str] | None = None
     jobs = [(c, demos[(c.task.name, c.n_demos, c.seed)], out, peer_python) for c in pending]
     report = _reporter(len(pending), len(done), progress)
     execute = _run_ray if backend == "ray" else _run_local
+    board = None if writer_class is None else RunWriter(writer_class, Path(tensorboard) / out.resolve().name)
     try:
         for row in execute(jobs, workers, address):
             write_atomic(out / "cells" / f"{row['cell_id']}.json",
                          lambda fh, row=row: fh.write((json.dumps(_plain(row), sort_keys=True) + "\n").encode()))
+            if board is not None:
+                log_cell(board, row["task"], row["algo"], row["n_demos"], row["seed"],
+                         {k: row[k] for k in METRIC_COLUMNS})
             report(row)
     finally:
         report(None)
+        if board is not None:
+            board.close()
     rows = [json.loads((out / "cells" / f"{c.cell_id}.json").read_text()) for c in cells]
     frame = pd.DataFrame(rows, columns=COLUMNS)
     summary = write_outputs(frame, out, config, demos)

@@ -57,7 +57,7 @@ def _open_archive(path: str | os.PathLike[str]) -> zipfile.ZipFile:
     except zipfile.BadZipFile:
         raise DemoFormatError("not a readable .npz archive: the file is not a zip archive (an .npz is a zip "
                               "of .npy arrays, as numpy.savez writes)") from None
-    except (OSError, ValueError, EOFError) as error:
+    except _READ_ERRORS as error:  # NotImplementedError (a RuntimeError): e.g. a damaged "zip version 15.4"
         raise DemoFormatError(f"not a readable .npz archive: {_why(error)}") from None
     raise DemoFormatError("holds a single .npy array, not a .npz archive of named arrays")
 

@@ -41,8 +41,10 @@ def load_reward(directory: str | os.PathLike[str]) -> RewardModel:
     directory = Path(directory)
     path = directory / JSON_NAME
     header = read_header(path, RewardFormatError, ("spec", "dtype"), "a saved reward directory")
-    if header["dtype"] not in _DTYPES:
+    if not isinstance(header["dtype"], str) or header["dtype"] not in _DTYPES:
         raise RewardFormatError(f"{path}: 'dtype' must be one of {', '.join(_DTYPES)}, got {header['dtype']!r}")
+    if not isinstance(header["spec"], dict) or not isinstance(header["spec"].get("kind"), str):
+        raise RewardFormatError(f"{path}: 'spec' must be an object with a string 'kind'")
     try:
         model = reward_from_spec(header["spec"])
     except RewardFormatError as error:

@@ -27,6 +27,7 @@ import dataclasses
 import json
 import os
 import time
+import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,7 @@ from irl.inverse.common import EnvTask, Task
 from irl.inverse.registry import get_algorithm
 from irl.runs.configs import ConfigError, make_config
 from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
+from irl.runs.tensorboard import RunWriter, log_fit_entry, log_fit_result, summary_writer_class
 from irl.solvers.tabular_common import cpu_threads_for
 
 
@@ -101,6 +103,7 @@ def run_fit(
     generator: str | None = None,
     transfer: bool = False,
     progress: bool = False,
+    tensorboard: str | os.PathLike[str] | None = None,
     runs_root: str | os.PathLike[str] = "runs",
 ) -> FitOutcome:
     """Fit ``algo`` to the demos in ``demos_path`` and write the run folder (see module docstring).
@@ -110,6 +113,8 @@ def run_fit(
     the iterations on stderr (a bar in a terminal, a line every few seconds otherwise).
     ``steps`` (env steps; bc: cloning steps), ``generator`` and ``transfer`` (re-optimise the
     recovered reward with SAC from scratch) apply to the algorithms that sample the env only.
+    ``tensorboard``: a folder for TensorBoard logs, in ``tensorboard/<run folder name>``
+    (:mod:`irl.runs.tensorboard` says what is logged).
 
     Raises :class:`FitError` / ``DemoFormatError`` / ``MDPError`` / ``EnvIdError`` /
     ``MemoryLimitError`` on bad input before anything is written, and
@@ -143,11 +148,13 @@ def run_fit(
     algo_kwargs = sampled_options(algorithm, dict(algo_kwargs or {}), steps, generator, transfer)
     config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs)
     notes = [] if mdp is None else _horizon_notes(mdp)
+    writer_class = None if tensorboard is None else summary_writer_class(FitError)
 
     if out is not None:
         run_dir, claimed = Path(out), claim_out_dir(Path(out))
     else:
         run_dir, claimed = claim_run_dir(Path(runs_root), f"{demos_path.stem}-{algo}-s{seed}"), True
+    board = None if writer_class is None else RunWriter(writer_class, Path(tensorboard) / run_dir.name)
     try:
         bar = progress_reporter(getattr(config, "max_iters", None), f"fit {algo}", enabled=progress)
         log: list[dict[str, Any]] = []
@@ -158,6 +165,8 @@ def run_fit(
             shown = {k: f"{entry[k]:.4g}" for k in ("log_likelihood", "margin", "objective", "loss", "mean_return",
                                                      "disc_accuracy") if isinstance(entry.get(k), int | float)}
             bar.set_postfix(refresh=False, **shown)
+            if board is not None:
+                log_fit_entry(board, algo, entry)
 
         start = time.perf_counter()
         with cpu_threads_for(mdp) if mdp is not None else contextlib.nullcontext():
@@ -210,10 +219,15 @@ def run_fit(
                               discount=mdp.discount)
         run_dir = _write_run_dir(run_dir, run_config, result, table, policy, metrics, result.log or log, plot_mdp,
                                  policy_rows=policy_rows)
+        if board is not None:  # after the run folder is in place: "final" values mean a finished run
+            log_fit_result(board, algo, metrics, _reward_grid(plot_mdp, table))
     except BaseException:
         if claimed:
             release_run_dir(run_dir)
         raise
+    finally:
+        if board is not None:
+            board.close()
     return FitOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result, notes=notes)
 
 
@@ -313,11 +327,11 @@ def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp
 
             title = f"{run_config['algo']} on {run_config['env']['id']}"
             write_curve(tmp, curve, metrics.get("eval_return"), title=title)
-        if mdp is not None and mdp.grid_shape is not None and table is not None:
+        grid = _reward_grid(mdp, table)
+        if grid is not None:
             from irl.runs.plots import plot_reward_grid
 
-            true = None if mdp.reward is None else mdp.env_states(mdp.reward).cpu().numpy()
-            plot_reward_grid(tmp / "reward.png", mdp.grid_shape, table, true, title=run_config["algo"])
+            plot_reward_grid(tmp / "reward.png", *grid, title=run_config["algo"])
         for name, label in (("margins", "margin t"), ("slacks", "structured slack ξ")):
             values = getattr(result, name, None)
             if values is not None and len(values):
@@ -325,6 +339,13 @@ def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp
 
                 plot_margins(tmp / "margin.png", values, title=run_config["algo"], label=label)
     return staged.final
+
+
+def _reward_grid(mdp: TabularMDP | None, table: np.ndarray | None) -> tuple | None:
+    """(grid shape, learned ``(S, A)`` table, true ``(S, A)`` table or None) on a grid task, else None."""
+    if mdp is None or mdp.grid_shape is None or table is None:
+        return None
+    return mdp.grid_shape, table, None if mdp.reward is None else mdp.env_states(mdp.reward).cpu().numpy()
 
 
 def load_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> dict[str, Any]:
@@ -351,7 +372,7 @@ def load_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> d
         if key not in config:
             raise FitError(f"{path} lacks key {key!r}")
     env = config["env"]
-    if not isinstance(env, dict) or not isinstance(env.get("kwargs", {}), dict):
+    if not isinstance(env, dict) or not isinstance(env.get("id"), str) or not isinstance(env.get("kwargs", {}), dict):
         raise FitError(f"{path}: 'env' must be an object with 'id' and 'kwargs'")
     if env.get("id") != env_id:
         registered_env_id(env.get("id"), str(path))
@@ -394,7 +415,7 @@ def _load_array(path: Path, shapes: list[tuple[int, ...]]) -> np.ndarray:
         raise FitError(f"{path.parent} lacks {path.name}")
     try:
         arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
+    except (ValueError, OSError, EOFError, RuntimeError, zipfile.BadZipFile) as exc:  # a .npy starting "PK" is a zip
         raise FitError(f"{path} cannot be read as a .npy array: {exc}") from None
     if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
         raise FitError(f"{path} must hold a numeric array")

@@ -32,6 +32,7 @@ import irl
 from irl._json import to_jsonable
 from irl.runs.configs import make_config
 from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
+from irl.runs.tensorboard import RunWriter, summary_writer_class
 
 __all__ = ["EVAL_EPISODES", "TrainError", "TrainOutcome", "run_train", "write_curve"]
 
@@ -100,7 +101,7 @@ def run_train(
         demo_set = None if demos is None else _load_demos(Path(demos), env_id, env)
         if demo_set is not None and demo_set.rewards is None and reward_model is None and algo == "sac":
             raise TrainError(f"demos {demos} have no rewards: sac can only replay them with a reward model")
-        writer_class = None if tensorboard is None else _summary_writer_class()
+        writer_class = None if tensorboard is None else summary_writer_class(TrainError)
     except BaseException:
         env.close()
         raise
@@ -109,14 +110,10 @@ def run_train(
     else:
         run_dir, claimed = claim_run_dir(Path(runs_root), f"train-{env_id}-{algo}-s{seed}"), True
 
-    writers: list[Any] = []  # the TensorBoard writer, made at the first record (nothing is written before)
+    board = None if writer_class is None else RunWriter(writer_class, Path(tensorboard) / run_dir.name)
 
     def callback(record: dict[str, Any]) -> None:
-        if not writers:
-            writers.append(writer_class(log_dir=str(Path(tensorboard) / run_dir.name)))
-        for key, value in record.items():
-            if key not in ("step", "episode") and isinstance(value, int | float) and not isinstance(value, bool):
-                writers[0].add_scalar(f"train/{key}", value, record["step"])
+        board.scalars("train", record, record["step"], skip=("step", "episode"))
 
     try:
         try:
@@ -127,9 +124,9 @@ def run_train(
             raise TrainError(f"{algo} on {env_id}: {exc}") from None
         finally:
             env.close()
-        if writers:
-            writers[0].add_scalar("eval/return", result.eval_return, result.steps)
-            writers[0].add_scalar("train/steps_per_second", result.steps_per_second, result.steps)
+        if board is not None:
+            board.scalars("eval", {"return": result.eval_return}, result.steps)
+            board.scalars("train", {"steps_per_second": result.steps_per_second}, result.steps)
         metrics = _metrics(config, result)
         run_config = {
             "irl_version": irl.__version__,
@@ -151,8 +148,8 @@ def run_train(
             release_run_dir(run_dir)
         raise
     finally:
-        for writer in writers:
-            writer.close()
+        if board is not None:
+            board.close()
     return TrainOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result)
 
 
@@ -232,15 +229,6 @@ def _load_demos(path: Path, env_id: str, env: Any) -> Any:
     except DemoFormatError as exc:
         raise TrainError(f"demos {path}: {exc}") from None
     return demos
-
-
-def _summary_writer_class() -> type:
-    try:
-        import tensorboard  # noqa: F401  (torch.utils.tensorboard needs it)
-        from torch.utils.tensorboard import SummaryWriter
-    except ImportError:
-        raise TrainError("TensorBoard logs need the tensorboard package: pip install tensorboard") from None
-    return SummaryWriter
 
 
 def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metrics: dict[str, Any],

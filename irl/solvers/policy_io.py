@@ -47,8 +47,8 @@ def load_policy(directory: str | os.PathLike[str], device: str | torch.device = 
     directory = Path(directory)
     path = directory / JSON_NAME
     header = read_header(path, PolicyFormatError, ("spec",), "a saved policy or a train run folder")
-    if not isinstance(header["spec"], dict) or "kind" not in header["spec"]:
-        raise PolicyFormatError(f"{path}: 'spec' must be an object with a 'kind'")
+    if not isinstance(header["spec"], dict) or not isinstance(header["spec"].get("kind"), str):
+        raise PolicyFormatError(f"{path}: 'spec' must be an object with a string 'kind'")
     try:
         policy = policy_from_spec(header["spec"])
     except (KeyError, TypeError, ValueError) as error:
