@@ -16,7 +16,7 @@ from irl.cli.main import main
 from irl.data import save_demos
 from irl.inverse.common import EnvTask
 from irl.inverse.gcl import fit as gcl_module
-from irl.inverse.gcl.fit import GCLConfig, _trajectories, fit
+from irl.inverse.gcl.fit import GCLConfig, _segments, _trajectories, fit
 from irl.runs.fit import run_fit
 from irl.runs.generate import generate_tabular_demos
 from irl.solvers.agent import Transitions
@@ -34,6 +34,8 @@ def grid_demos(reward_seed: int, size: int = 5):
     ({"sample_batch": 0}, "sample_batch must be an integer >= 1"),
     ({"reward_lr": 0.0}, "reward_lr must be > 0"),
     ({"generator_kwargs": {"device": "cpu"}}, "must not set 'device'"),
+    ({"segment_steps": 0}, "segment_steps must be an integer >= 1 or None"),
+    ({"segment_steps": 2.5}, "segment_steps must be an integer >= 1 or None"),
 ])
 def test_bad_settings_are_refused_naming_the_setting(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -51,6 +53,17 @@ def test_a_round_is_cut_into_its_complete_episodes():
     assert [t.observations.tolist() for t in _trajectories(tr, complete_only=True, first_is_start=False)] == \
         [[2, 3, 4]]
     assert [len(t) for t in _trajectories(tr, complete_only=False)] == [2, 3, 2]
+
+
+def test_segments_cut_each_episode_into_pieces_of_the_given_length():
+    n = 7
+    tr = Transitions(observations=np.arange(n), actions=np.zeros(n, np.int64), next_observations=np.arange(1, n + 1),
+                     terminated=np.zeros(n, bool), truncated=np.array([0, 0, 0, 0, 1, 0, 1], bool),
+                     log_probs=np.zeros(n), env_rewards=np.zeros(n))
+    episodes = _trajectories(tr, complete_only=True)
+    assert [t.observations.tolist() for t in _segments(episodes, 2)] == [[0, 1], [2, 3], [4], [5, 6]]
+    assert [t.observations.tolist() for t in _segments(episodes, 5)] == [[0, 1, 2, 3, 4], [5, 6]]
+    assert _segments(episodes, None) is episodes
 
 
 @pytest.mark.parametrize("method", ["gcl", "gan-gcl"])

@@ -29,6 +29,7 @@ from irl.inverse.gcl import (
     relative_error,
     sample_average_gradient,
     sample_trajectories,
+    tempered_log_weights,
     trajectory_counts,
     trajectory_gradient,
     trajectory_log_probs,
@@ -99,6 +100,29 @@ def test_weight_functions_reject_bad_input():
         effective_sample_size(torch.tensor([0.0, math.nan], dtype=F64))
     with pytest.raises(ValueError, match="n_demos"):
         gan_gcl_log_weights(torch.zeros(3, dtype=F64), torch.zeros(3, dtype=F64), 3)
+
+
+def test_tempered_weights_keep_the_effective_sample_size_asked_for():
+    """Weights 1, 1, 1, e^10: at β the ESS is (3 + x)² / (3 + x²) with x = e^{10β}; a share of 1/2 asks for
+    ESS 2, and (3 + x)² = 2 (3 + x²) has the root x = 3 + √12 above 1."""
+    log_w = torch.tensor([0.0, 0.0, 0.0, 10.0], dtype=torch.float64)
+    tempered, beta = tempered_log_weights(log_w, 0.5)
+    x = 3 + math.sqrt(12)
+    assert beta == pytest.approx(math.log(x) / 10, abs=1e-8)
+    assert tempered.exp().tolist() == pytest.approx([1 / (3 + x)] * 3 + [x / (3 + x)], abs=1e-8)
+    assert float(effective_sample_size(tempered)) == pytest.approx(2.0, abs=1e-6)
+    # weights whose ESS is already high enough are left as they are (β = 1): importance sampling unchanged
+    mild = torch.tensor([0.0, 0.1, -0.2, 0.3], dtype=torch.float64)
+    same, beta = tempered_log_weights(mild, 0.5)
+    assert beta == 1.0 and torch.allclose(same, trajectory_log_weights(mild, torch.zeros(4, dtype=torch.float64)))
+    # a trajectory of weight 0 stays at 0; the gradient flows to the finite ones
+    log_w = torch.tensor([-math.inf, 0.0, 5.0], dtype=torch.float64, requires_grad=True)
+    out, _ = tempered_log_weights(log_w, 0.9)
+    assert out[0] == -math.inf and torch.isfinite(out[1:]).all()
+    out[2].backward()
+    assert torch.isfinite(log_w.grad[1:]).all()
+    with pytest.raises(ValueError, match="min_ess_share must lie in"):
+        tempered_log_weights(mild, 0.0)
 
 
 def test_episode_sums_by_hand_and_keeps_the_graph():

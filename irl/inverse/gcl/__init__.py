@@ -2,7 +2,7 @@
 
 - :mod:`~irl.inverse.gcl.weights`: the importance weights, in log space, as pure functions of
   tensors (self-normalised trajectory weights, the fused density of several samplers, the
-  effective sample size, and the weights GAN-GCL's discriminator gives demos and samples);
+  effective sample size, weights tempered to keep it up, and the weights GAN-GCL's discriminator gives demos and samples);
 - :mod:`~irl.inverse.gcl.oracle`: on a tabular task, the exact MaxEnt gradient (causal and
   trajectory-level) beside the sampled estimates, to say how good each estimate is;
 - :mod:`~irl.inverse.gcl.fit`: the algorithm on a generator (``irl fit --algo gcl | gan-gcl``).
@@ -30,6 +30,7 @@ from irl.inverse.gcl.weights import (
     episode_sums,
     fused_log_density,
     gan_gcl_log_weights,
+    tempered_log_weights,
     trajectory_log_weights,
 )
 
@@ -51,6 +52,7 @@ __all__ = [
     "trajectory_counts",
     "trajectory_gradient",
     "trajectory_log_probs",
+    "tempered_log_weights",
     "trajectory_log_weights",
     "trajectory_returns",
     "trajectory_visitation",

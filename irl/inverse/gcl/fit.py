@@ -49,6 +49,7 @@ from irl.inverse.gcl.weights import (
     effective_sample_size,
     episode_sums,
     fused_log_density,
+    tempered_log_weights,
     trajectory_log_weights,
 )
 from irl.inverse.sampling import (
@@ -100,6 +101,16 @@ class GCLConfig:
     """background trajectories per reward step (all of the pool when it holds fewer)."""
     policy_window: int = 5
     """rounds whose trajectories and policies form the background pool and its fused density."""
+    min_ess_share: float | None = None
+    """"gcl": temper the importance weights (``w^β``, the largest ``β ≤ 1`` that keeps an effective sample
+    size of this share of the batch; :func:`~irl.inverse.gcl.weights.tempered_log_weights`): a biased but far
+    less noisy gradient when a few trajectories would carry all the weight. None: the weights unchanged."""
+    segment_steps: int | None = None
+    """cut every trajectory (demos and samples) into pieces of this many steps (the last piece of an episode
+    may be shorter) and treat each piece as a trajectory; None: whole episodes. The log-weights' spread grows
+    with a trajectory's length, so on long episodes (Pendulum's 200 steps) a few samples carry all the
+    weight; pieces keep the effective sample size up at the price of a bias: a piece's MaxEnt density
+    ``exp r(piece)`` ignores what follows it."""
     demos_in_background: bool = True
     """"gcl": the demo minibatch is in the background batch too, the demos' density fitted by behaviour
     cloning and mixed into the fused density (keeps the objective bounded)."""
@@ -121,6 +132,11 @@ class GCLConfig:
             raise ValueError(f"method must be one of {list(METHODS)}, got {self.method!r}")
         check_sampled_settings(self, ("steps", "round_steps", "reward_updates", "demo_batch", "sample_batch",
                                       "policy_window", "bc_steps"))
+        if self.segment_steps is not None and (isinstance(self.segment_steps, bool)
+                                               or not isinstance(self.segment_steps, int) or self.segment_steps < 1):
+            raise ValueError(f"segment_steps must be an integer >= 1 or None, got {self.segment_steps!r}")
+        if self.min_ess_share is not None and not 0.0 < self.min_ess_share <= 1.0:
+            raise ValueError(f"min_ess_share must lie in (0, 1] or be None, got {self.min_ess_share}")
         if not self.reward_lr > 0 or not self.weight_decay >= 0:
             raise ValueError(f"reward_lr must be > 0 and weight_decay >= 0, got {self.reward_lr}, {self.weight_decay}")
         object.__setattr__(self, "reward_hidden", positive_widths("reward_hidden", self.reward_hidden))
@@ -175,7 +191,7 @@ def _fit(env: Any, demos: Any, cfg: GCLConfig, callback: Callable[[dict[str, Any
     params = list(reward.parameters()) + ([log_z] if cfg.method == "gan-gcl" else [])
     optimizer = torch.optim.Adam(params, lr=cfg.reward_lr, weight_decay=cfg.weight_decay)
     demo_steps = Transitions.from_demos(demos)
-    expert = _trajectories(demo_steps, complete_only=False)
+    expert = _segments(_trajectories(demo_steps, complete_only=False), cfg.segment_steps)
     if not expert:
         raise ValueError("the demos hold no episode")
     demo_density = None
@@ -185,16 +201,19 @@ def _fit(env: Any, demos: Any, cfg: GCLConfig, callback: Callable[[dict[str, Any
     random_steps = int(getattr(agent.config, "learning_starts", 0))
     pool: list[tuple[list[Transitions], torch.nn.Module]] = []  # per round: its episodes, its policy
     log: list[dict[str, Any]] = []
-    first_is_start = True  # the round's first step begins an episode
+    first_is_start = [True] * agent.n_envs  # each env's first step of the round begins an episode
     while agent.steps < cfg.steps and not agent.stopped:
         before, episodes_before = agent.steps, len(episodes.curve)
         policy = copy.deepcopy(agent.export_policy()).requires_grad_(False)  # the policy that draws this round
         fresh = agent.collect(min(cfg.round_steps, cfg.steps - agent.steps))
+        blocks = fresh.blocks(agent.n_envs)  # one per env, each in time order
         if before >= random_steps:
-            drawn = _trajectories(fresh, complete_only=True, first_is_start=first_is_start)
+            drawn = _segments([t for block, start in zip(blocks, first_is_start, strict=True)
+                               for t in _trajectories(block, complete_only=True, first_is_start=start)],
+                              cfg.segment_steps)
             if drawn:
                 pool = (pool + [(drawn, policy)])[-cfg.policy_window:]
-        first_is_start = bool(fresh.terminated[-1] or fresh.truncated[-1])
+        first_is_start = [bool(block.terminated[-1] or block.truncated[-1]) for block in blocks]
         losses, ess = [], float("nan")
         if pool:
             for _ in range(cfg.reward_updates):
@@ -232,6 +251,13 @@ def _trajectories(tr: Transitions, *, complete_only: bool, first_is_start: bool 
     if complete_only and pieces and not first_is_start:
         pieces = pieces[1:]
     return pieces
+
+
+def _segments(trajs: list[Transitions], length: int | None) -> list[Transitions]:
+    """Each trajectory cut into pieces of ``length`` steps (the last may be shorter); ``trajs`` if None."""
+    if length is None:
+        return trajs
+    return [_rows(t, a, min(a + length, len(t))) for t in trajs for a in range(0, len(t), length)]
 
 
 def _rows(tr: Transitions, a: int, b: int) -> Transitions:
@@ -299,6 +325,10 @@ def _reward_step(reward: torch.nn.Module, log_z: torch.Tensor, optimizer: torch.
             log_r, log_q = r_back, _fused_log_q(back, policies, r_back)
         log_w = log_r - log_q
         loss = -r_demo.mean() + torch.logsumexp(log_w, 0) - math.log(len(log_w))
+        if cfg.min_ess_share is not None:  # the same value; the gradient −E_demo[∇r] + Σ w̄ ∇r, w̄ tempered
+            w_bar = tempered_log_weights(log_w.detach(), cfg.min_ess_share)[0].exp()
+            surrogate = -r_demo.mean() + (w_bar * log_r).sum()
+            loss = surrogate + (loss - surrogate).detach()
         with torch.no_grad():
             ess = float(effective_sample_size(trajectory_log_weights(log_r.detach(), log_q)))
     else:

@@ -5,6 +5,9 @@
 [FC16] Finn, Christiano, Abbeel, Levine 2016, "A Connection between Generative Adversarial
       Networks, Inverse Reinforcement Learning, and Energy-Based Models" (sec. 3-4: GAN-GCL).
 [V97] Veach 1997, PhD thesis, ch. 9 (multiple importance sampling; the balance heuristic).
+[JSDT11] Jasra, Stephens, Doucet & Tsagaris 2011, "Inference for Lévy-driven stochastic volatility
+      models via adaptive sequential Monte Carlo", Scand. J. Stat. 38 (the next tempering exponent
+      chosen so that the weights keep a set effective sample size).
 
 Trajectory-level MaxEnt IRL models a finite-horizon, undiscounted trajectory at temperature 1 as
 ``p(τ) = p0(s_0) Π_t P(s_{t+1}|s_t,a_t) exp(r(τ)) / Z`` with the return ``r(τ) = Σ_t r(s_t,a_t)``.
@@ -37,6 +40,7 @@ __all__ = [
     "episode_sums",
     "fused_log_density",
     "gan_gcl_log_weights",
+    "tempered_log_weights",
     "trajectory_log_weights",
 ]
 
@@ -85,6 +89,45 @@ def trajectory_log_weights(log_r: torch.Tensor, log_q: torch.Tensor) -> torch.Te
         raise ValueError("log_q is -inf for some trajectory: q(τ) = 0 there, so q cannot have drawn it")
     log_w = log_r - log_q
     return log_w - torch.logsumexp(log_w, 0)
+
+
+def tempered_log_weights(log_w: torch.Tensor, min_ess_share: float, *, iters: int = 30) -> tuple[torch.Tensor, float]:
+    """Returns ``(J,)`` self-normalised log weights ``β log w − logsumexp(β log w)`` and the ``β`` used: the
+    largest ``β ∈ [0, 1]`` (to ``2^-iters``) whose weights keep an effective sample size of at least
+    ``min_ess_share · J`` [JSDT11].
+
+    With long trajectories a handful of log weights ``log_r − log_q`` ``(J,)`` lie far above the rest and
+    one sample carries the whole gradient (an effective sample size near 1). Raising the weights to a
+    power ``β < 1`` flattens them: ``β = 1`` is importance sampling unchanged (used whenever its ESS is
+    already high enough), ``β = 0`` the unweighted mean of the samples. In between the estimate is biased
+    towards the sampler, with a variance the ESS bounds. ``β`` is chosen without gradient; the result is
+    differentiable in ``log_w``.
+    """
+    _vector("log_w", log_w)
+    if bool(torch.isnan(log_w).any()) or bool((log_w == math.inf).any()):
+        raise ValueError("log_w must not hold NaN or +inf")
+    if not 0.0 < min_ess_share <= 1.0:
+        raise ValueError(f"min_ess_share must lie in (0, 1], got {min_ess_share}")
+    target = min_ess_share * log_w.shape[0]
+    x = log_w.detach().double()
+    finite = torch.isfinite(x)  # -inf weights stay 0 at any β > 0
+    x = torch.where(finite, x, x.new_tensor(-math.inf))
+
+    def ess(beta: float) -> float:
+        return float(effective_sample_size(torch.where(finite, beta * x, x)))
+
+    beta = 1.0
+    if ess(1.0) < target:
+        lo, hi = 0.0, 1.0  # ess(lo) >= target > ess(hi)
+        for _ in range(iters):
+            mid = 0.5 * (lo + hi)
+            if ess(mid) >= target:
+                lo = mid
+            else:
+                hi = mid
+        beta = lo
+    scaled = torch.where(torch.isfinite(log_w), beta * log_w, log_w)
+    return scaled - torch.logsumexp(scaled, 0), beta
 
 
 def fused_log_density(log_q_k: torch.Tensor, proportions: torch.Tensor | None = None) -> torch.Tensor:
