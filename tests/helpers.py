@@ -1,8 +1,9 @@
 """Shared by the tests: demos of a hand-written policy rolled out in a gymnasium env, random transition
-arrays, and curves without their wall times."""
+arrays, curves without their wall times, and a package made to look uninstalled."""
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable
 from typing import Any
 
@@ -54,3 +55,15 @@ def random_transitions(rng: np.random.Generator, S: int, A: int, *, deterministi
         return P
     P = rng.random((S, A, S)) ** 3
     return P / P.sum(-1, keepdims=True)
+
+
+def hide_package(monkeypatch: Any, package: str) -> None:
+    """Makes every ``import package`` (and of its submodules) raise ImportError, as if it were not installed."""
+    real_import = builtins.__import__
+
+    def guarded(name, *args, **kwargs):
+        if name == package or name.startswith(package + "."):
+            raise ImportError(f"No module named {package!r}")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", guarded)

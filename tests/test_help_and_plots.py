@@ -88,7 +88,7 @@ def test_margin_plot_has_labelled_ticks(margins, tmp_path):
 def test_reward_grid_colorbars_and_titles(grid_shape, with_true, tmp_path):
     rng = np.random.default_rng(0)
     learned, true = rng.normal(size=(2, grid_shape[0] * grid_shape[1], 4))
-    fig = plots._reward_grid_figure(grid_shape, learned, true if with_true else None, title="maxent")
+    fig = plots.reward_grid_figure(grid_shape, learned, true if with_true else None, title="maxent")
     fig.canvas.draw()
     renderer = fig.canvas.get_renderer()
     image_axes = [ax for ax in fig.axes if ax.images]

@@ -4,13 +4,13 @@ leaves no run folder, and a missing tensorboard package is one line that writes 
 
 from __future__ import annotations
 
-import builtins
 import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import hide_package
 
 from irl.cli.main import main
 
@@ -134,14 +134,7 @@ def test_compare_logs_one_series_per_cell_from_the_parent_process(tmp_path, caps
 
 
 def test_a_missing_tensorboard_package_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
-    real_import = builtins.__import__
-
-    def no_tensorboard(name, *args, **kwargs):
-        if name == "tensorboard" or name.startswith("tensorboard."):
-            raise ImportError("No module named 'tensorboard'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    hide_package(monkeypatch, "tensorboard")
     config = tmp_path / "tb.toml"
     config.write_text(TINY_COMPARE)
     for argv in (["fit", "--demos", GRID, "--out", str(tmp_path / "run")],

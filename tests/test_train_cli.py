@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import untimed
+from helpers import hide_package, untimed
 
 from irl.cli import train as train_cli
 from irl.cli.common import CLIError
@@ -90,22 +90,13 @@ def test_bad_input_is_one_clear_error_and_writes_nothing(tmp_path, argv, message
 
 
 def test_cuda_without_a_device_and_missing_tensorboard_are_clear_errors(tmp_path, monkeypatch):
-    import builtins
-
     import torch
 
     base = ["--env", "Pendulum-v1", "--algo", "sac", "--steps", "50", "--out", str(tmp_path / "run")]
     if not torch.cuda.is_available():
         with pytest.raises(TrainError, match="no CUDA device"):
             irl_train(*base, "--device", "cuda")
-    real_import = builtins.__import__
-
-    def no_tensorboard(name, *args, **kwargs):
-        if name == "tensorboard" or name.startswith("tensorboard."):
-            raise ImportError("No module named 'tensorboard'")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_tensorboard)
+    hide_package(monkeypatch, "tensorboard")
     with pytest.raises(TrainError, match="pip install tensorboard"):
         irl_train(*base, "--tensorboard", str(tmp_path / "tb"))
     assert list(tmp_path.iterdir()) == []

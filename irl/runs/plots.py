@@ -42,11 +42,12 @@ def plot_reward_grid(
     row-major. Each panel has its own colour scale (rewards are only defined up to
     scale and shift).
     """
-    _save(_reward_grid_figure(grid_shape, learned, true, title=title), path)
+    _save(reward_grid_figure(grid_shape, learned, true, title=title), path)
 
 
-def _reward_grid_figure(grid_shape: tuple[int, int], learned: np.ndarray, true: np.ndarray | None, *,
-                        title: str):
+def reward_grid_figure(grid_shape: tuple[int, int], learned: np.ndarray, true: np.ndarray | None, *,
+                       title: str):
+    """The figure :func:`plot_reward_grid` saves (also TensorBoard's reward image), open and unsaved."""
     from mpl_toolkits.axes_grid1 import make_axes_locatable
 
     plt = _figure()

@@ -109,10 +109,10 @@ def log_fit_result(board: RunWriter, algo: str, metrics: Mapping[str, Any],
     step = board.last_step
     board.scalars(f"{algo}/final", metrics, step)
     if grid is not None:
-        from irl.runs.plots import _reward_grid_figure
+        from irl.runs.plots import reward_grid_figure
 
         shape, learned, true = grid
-        board.figure(f"{algo}/reward", _reward_grid_figure(shape, learned, true, title=algo), step)
+        board.figure(f"{algo}/reward", reward_grid_figure(shape, learned, true, title=algo), step)
 
 
 def log_cell(board: RunWriter, task: str, algo: str, n_demos: int, seed: int, metrics: Mapping[str, Any]) -> None:
