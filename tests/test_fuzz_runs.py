@@ -1,4 +1,4 @@
-"""Fuzzed run folders: what ``irl eval``, ``--reward RUN`` and ``--policy RUN`` read fails in one line.
+"""Fuzzed run folders: what ``irl eval``, ``--reward RUN``, ``--policy RUN`` and ``--resume`` read fails in one line.
 
 A real fit run and a real train run are made once; each example copies one, then deletes,
 cuts, flips, rewrites or swaps its files. Loading the reward (``load_reward``), the policy
@@ -71,7 +71,7 @@ def damages(draw, names: tuple[str, ...]) -> list[tuple[str, str, object]]:
     out = []
     for _ in range(draw(st.integers(1, 3))):
         name = draw(st.sampled_from(names))
-        action = draw(st.sampled_from(["delete", "cut", "flip", "json", "json key", "npz", "pickled",
+        action = draw(st.sampled_from(["delete", "cut", "flip", "json", "json key", "call key", "npz", "pickled",
                                        "directory", "swap"]))
         argument: object = None
         if action in ("cut", "flip"):
@@ -80,7 +80,12 @@ def damages(draw, names: tuple[str, ...]) -> list[tuple[str, str, object]]:
             argument = draw(JSON)
         elif action == "json key":
             argument = (draw(st.sampled_from(["format_version", "spec", "dtype", "kind", "n_states", "n_actions",
-                                              "features_shape", "env", "demos", "algo"])), draw(JSON))
+                                              "features_shape", "env", "demos", "algo", "state", "pid", "call",
+                                              "iteration", "run_kind", "demos_sha256"])), draw(JSON))
+        elif action == "call key":  # an argument a checkpointed run was started with
+            argument = (draw(st.sampled_from(["demos", "algo", "env_id", "env_kwargs", "seed", "device",
+                                              "algo_kwargs", "steps", "checkpoint_every", "checkpoint_seconds"])),
+                        draw(JSON))
         elif action == "npz":
             argument = draw(st.dictionaries(st.sampled_from(["weights", "features", "q", "table", "x"]), ARRAYS,
                                             max_size=3))
@@ -116,6 +121,14 @@ def damage(folder: Path, other: Path, harm: list[tuple[str, str, object]]) -> No
                 target = header["spec"] if isinstance(header.get("spec"), dict) and key in header["spec"] else header
                 target[key] = value
                 path.write_text(json.dumps(header))
+        elif action == "call key" and path.is_file():
+            try:
+                config = json.loads(path.read_text())
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(config, dict) and isinstance(config.get("call"), dict):
+                config["call"][argument[0]] = argument[1]
+                path.write_text(json.dumps(config))
         elif action == "npz" and not path.is_dir():
             path.write_bytes(npz_bytes(argument))
         elif action == "pickled" and not path.is_dir():
@@ -180,6 +193,50 @@ def test_a_damaged_fit_run_evaluates_or_fails_in_one_line(runs, harm, capsys):
         if code == 2:
             lines = err.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("irl: error: ") and "Traceback" not in err, err
+
+
+@pytest.fixture(scope="module")
+def interrupted(tmp_path_factory) -> Path:
+    """A deep-maxent fit of 30 iterations asked to stop as it wrote its checkpoint of iteration 5."""
+    from irl.checkpoint import RunInterrupted
+    from irl.runs.fit import run_fit
+    from irl.runs.resume import RunCheckpoints
+
+    store = RunCheckpoints._store
+
+    def store_then_stop(self, iteration, state):
+        store(self, iteration, state)
+        self.checkpoint.request_stop()
+
+    out = tmp_path_factory.mktemp("interrupted") / "run"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunCheckpoints, "_store", store_then_stop)
+        with pytest.raises(RunInterrupted):
+            run_fit(DEMOS / "gridworld8.npz", algo="deep-maxent", algo_kwargs={"max_iters": 30, "plateau_tol": 0},
+                    out=out, checkpoint_every=5)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+@settings(FUZZ, max_examples=60,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(harm=damages(("status.json", "config.json", "checkpoint.npz")))
+def test_a_damaged_checkpointed_run_resumes_or_fails_in_one_line(interrupted, runs, harm, capsys):
+    """``irl fit --resume`` on a damaged interrupted run: it finishes (exit 0), or fails with one error line
+    (exit 2, or 1 for a NaN), plus at most the note that says where the checkpoint is; never a traceback."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(shutil.copytree(interrupted, Path(tmp) / "run"))
+        damage(folder, runs["fit"], harm)
+        code = main(["fit", "--resume", str(folder), "--quiet"])
+        err = capsys.readouterr().err
+        assert code in (0, 1, 2), err
+        lines = [line for line in err.strip().splitlines() if not line.startswith("irl: note: ")]
+        if code:
+            assert lines[0].startswith("irl: error: ") and "Traceback" not in err, err
+            assert all("resume with: irl fit --resume" in line for line in lines[1:]), err
+        else:
+            assert json.loads((folder / "status.json").read_text())["state"] == "done"
 
 
 def test_a_weights_zip_bomb_is_refused_before_it_is_unpacked(runs, tmp_path):

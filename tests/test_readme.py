@@ -236,3 +236,29 @@ def test_the_stable_baselines3_example_runs_verbatim_and_beats_uniform_actions(s
     assert found, line
     trained, uniform, demos = map(float, found.groups())
     assert trained > uniform + 2 and trained > 0.8 * demos, line
+
+
+@pytest.mark.slow
+def test_the_resume_example_runs_verbatim(scratch):
+    """The first line, interrupted by Ctrl-C (SIGINT) once its run folder exists, prints the resume command;
+    the second line finishes the run."""
+    import signal
+    import time
+
+    first, second = _commands(next(b for b in _blocks("bash") if "--resume" in b))
+    argv = shlex.split(first, comments=True)
+    proc = subprocess.Popen([sys.executable, "-m", "irl.cli.main", *argv[1:], "--quiet"], cwd=scratch,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (scratch / "runs" / "deep").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    err = proc.stderr.read()
+    assert err.strip().splitlines()[-1].endswith("resume with: irl fit --resume runs/deep"), err
+    assert json.loads((scratch / "runs" / "deep" / "status.json").read_text())["state"] == "interrupted"
+    done = _irl(second, scratch, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert json.loads((scratch / "runs" / "deep" / "status.json").read_text())["state"] == "done"
+    assert json.loads((scratch / "runs" / "deep" / "metrics.json").read_text())["iterations"] == 300

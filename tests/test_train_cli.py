@@ -15,8 +15,8 @@ from irl.runs.train import TrainError
 from irl.solvers.policy_io import load_policy
 
 TINY_SAC = '{"hidden": [16, 16], "learning_starts": 100, "batch_size": 32, "eval_episodes": 2}'
-RUN_FILES = {"config.json", "policy.json", "policy_weights.npz", "metrics.json", "curve.json", "curve.csv",
-             "learning_curve.png"}
+RUN_FILES = {"status.json", "config.json", "policy.json", "policy_weights.npz", "metrics.json", "curve.json",
+             "curve.csv", "learning_curve.png"}
 
 
 def irl_train(*argv):

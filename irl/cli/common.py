@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any
 
 from irl._json import to_jsonable
@@ -45,3 +46,48 @@ def print_json(obj: Any) -> None:
     """Print one JSON object on one line (the last line of a ``--json`` run)."""
     sys.stdout.write(json.dumps(to_jsonable(obj), sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+def add_checkpoint_arguments(parser: argparse.ArgumentParser, who: str) -> None:
+    """``--resume``, ``--checkpoint-every`` and ``--checkpoint-seconds`` (``who``: which algorithms checkpoint)."""
+    from irl.runs.resume import DEFAULT_EVERY, DEFAULT_SECONDS
+
+    command = parser.prog.split()[-1]
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
+                        help=f"continue an interrupted, failed or killed run from its last checkpoint, with the "
+                             f"settings in its config.json (give no other settings; --quiet and --json apply); "
+                             f"Ctrl-C or SIGTERM during a run saves a checkpoint and prints the irl {command} "
+                             "--resume command")
+    parser.add_argument("--checkpoint-every", type=_non_negative(int), default=DEFAULT_EVERY, metavar="N",
+                        help=f"{who} into the run folder every N iterations (default {DEFAULT_EVERY}; 0: not by "
+                             "count)")
+    parser.add_argument("--checkpoint-seconds", type=_non_negative(float), default=DEFAULT_SECONDS, metavar="S",
+                        help=f"... or every S seconds, whichever comes first (default {DEFAULT_SECONDS:g}; 0: not "
+                             "by time)")
+
+
+def _non_negative(kind: type) -> Any:
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value >= 0 or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def check_resume_alone(args: argparse.Namespace, command: str, defaults: dict[str, Any]) -> None:
+    """:class:`CLIError` when ``--resume`` comes with a setting (a flag not at its default): a resumed run takes
+    every setting from its config.json."""
+    from irl.runs.resume import DEFAULT_EVERY, DEFAULT_SECONDS
+
+    given = [name for name, default in {**defaults, "checkpoint_every": DEFAULT_EVERY,
+                                        "checkpoint_seconds": DEFAULT_SECONDS}.items()
+             if getattr(args, name, default) != default]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise CLIError(f"--resume takes its settings from the run's config.json; drop {flags}")

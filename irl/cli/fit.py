@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from irl.cli.common import parse_json_object, print_json
+from irl.cli.common import add_checkpoint_arguments, check_resume_alone, parse_json_object, print_json
 
 
 def _algorithm_lines() -> str:
@@ -43,7 +43,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog_factory=_epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    fit.add_argument("--demos", type=Path, required=True, help="demo .npz file")
+    fit.add_argument("--demos", type=Path, default=None, help="demo .npz file (required unless --resume)")
     fit.add_argument("--algo", default="maxent", metavar=_algo_choices(),
                      help="inverse algorithm (see above and its settings below; default maxent)")
     fit.add_argument("--env", default=None, help="gymnasium id; default: the env in the demos' metadata")
@@ -69,6 +69,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     fit.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="where the messages run")
     fit.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     fit.add_argument("--quiet", action="store_true", help="no progress report on stderr")
+    add_checkpoint_arguments(fit, "deep-maxent, mmp, gail, airl, gcl, gan-gcl and iq-learn checkpoint")
     fit.add_argument("--tensorboard", type=Path, default=None, metavar="DIR",
                      help="also write TensorBoard logs to DIR/<run folder name> (pip install tensorboard): "
                           "<algo>/<field> per log entry (objective, grad_norm, disc_accuracy, mean_return, ...) at "
@@ -112,6 +113,18 @@ def _print_summary(metrics: dict) -> None:
 def run_fit(args: argparse.Namespace) -> int:
     from irl.runs.fit import run_fit as fit
 
+    if args.resume is not None:
+        from irl.runs.fit import resume_fit
+
+        check_resume_alone(args, "fit", {"demos": None, "algo": "maxent", "env": None, "env_kwargs": None,
+                                         "algo_kwargs": None, "out": None, "steps": None, "generator": None,
+                                         "transfer": False, "online": False, "n_envs": None, "seed": 0,
+                                         "device": "cpu", "tensorboard": None})
+        return _report_fit(args, resume_fit(args.resume, progress=not args.quiet))
+    if args.demos is None:
+        from irl.cli.common import CLIError
+
+        raise CLIError("the following arguments are required: --demos (or --resume RUN_DIR)")
     env_kwargs = parse_json_object(args.env_kwargs, "--env-kwargs")
     if args.env_kwargs is not None and args.env is None:
         from irl.cli.common import CLIError
@@ -142,7 +155,13 @@ def run_fit(args: argparse.Namespace) -> int:
         transfer=args.transfer,
         progress=not args.quiet,
         tensorboard=args.tensorboard,
+        checkpoint_every=args.checkpoint_every or None,
+        checkpoint_seconds=args.checkpoint_seconds or None,
     )
+    return _report_fit(args, outcome)
+
+
+def _report_fit(args: argparse.Namespace, outcome) -> int:
     for note in outcome.notes:
         hint = " (settings go in --algo-kwargs)" if "not converged" in note else ""
         print(f"irl: note: {note}{hint}", file=sys.stderr)
@@ -150,7 +169,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"run_dir": str(outcome.run_dir), **m})
     else:
-        print(f"{args.algo} on {outcome.config['env']['id']}: {m['n_episodes']} episodes -> {outcome.run_dir}")
+        print(f"{m['algo']} on {outcome.config['env']['id']}: {m['n_episodes']} episodes -> {outcome.run_dir}")
         _print_summary(m)
     return 0
 

@@ -59,15 +59,22 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from irl.runs.fit import FitError
     from irl.runs.folders import RunDirError
     from irl.runs.generate import GenerateError
+    from irl.runs.resume import ResumeError
     from irl.runs.train import TrainError
     from irl.solvers.policy_io import PolicyFormatError
 
     return (
         CLIError, DemoFormatError, EnvIdError, EnvError, MDPError, GenerateError, FitError, RewardFormatError,
-        PolicyFormatError, RunDirError, TrainError, ConfigError, CompareConfigError, MemoryLimitError,
+        PolicyFormatError, RunDirError, ResumeError, TrainError, ConfigError, CompareConfigError, MemoryLimitError,
         gymnasium.error.Error,
         FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError, FileExistsError,
     )
+
+
+def _print_notes(exc: BaseException) -> None:
+    """The notes a run added to its exception (where its checkpoint is, the command that resumes it)."""
+    for note in getattr(exc, "__notes__", ()):
+        print(f"irl: {note}", file=sys.stderr)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -79,11 +86,13 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     try:
         return _main(argv)
-    except _Terminated:
+    except _Terminated as exc:
         print("irl: terminated", file=sys.stderr)
+        _print_notes(exc)
         return 143
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         print("irl: interrupted", file=sys.stderr)
+        _print_notes(exc)
         return 130
     except BrokenPipeError:
         # The reader went away (e.g. `irl demos info FILE | head -2`): stop quietly, as cat or grep do.
@@ -119,21 +128,31 @@ def _main(argv: list[str] | None) -> int:
         import irl.data  # noqa: F401  (numpy, gymnasium)
         import irl.envs  # noqa: F401  (torch, scipy)
     from irl._checks import NonFiniteError
+    from irl.checkpoint import RunInterrupted
 
     user_errors = _user_errors()
     try:
         code = int(args.handler(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
         return code
+    except RunInterrupted as exc:  # Ctrl-C or SIGTERM, honoured at the end of an iteration after a checkpoint
+        print(f"irl: {exc}", file=sys.stderr)
+        _print_notes(exc)
+        return 143 if exc.reason == "terminated" else 130
     except user_errors as exc:
         print(f"irl: error: {_one_line(exc)}", file=sys.stderr)
+        _print_notes(exc)
         return 2
     except NonFiniteError as exc:
-        print(f"irl: error: {_one_line(exc)}; nothing was written", file=sys.stderr)
+        kept = bool(getattr(exc, "__notes__", None))  # a run folder kept its last checkpoint
+        print(f"irl: error: {_one_line(exc)}{'' if kept else '; nothing was written'}", file=sys.stderr)
+        _print_notes(exc)
         return 1
     except (MemoryError, RecursionError) as exc:
         what = "out of memory" if isinstance(exc, MemoryError) else "input nested too deeply"
-        print(f"irl: error: {what} ({_one_line(exc)}); nothing was written", file=sys.stderr)
+        kept = bool(getattr(exc, "__notes__", None))
+        print(f"irl: error: {what} ({_one_line(exc)}){'' if kept else '; nothing was written'}", file=sys.stderr)
+        _print_notes(exc)
         return 1
 
 

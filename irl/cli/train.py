@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from irl.cli.common import parse_json_object, print_json
+from irl.cli.common import add_checkpoint_arguments, check_resume_alone, parse_json_object, print_json
 
 _DEFAULTS = """\
 defaults: each solver's config dataclass (irl.solvers.sac.SACConfig, soft_q.SoftQConfig,
@@ -34,16 +34,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         epilog=_DEFAULTS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    train.add_argument("--env", required=True, metavar="ID",
+    train.add_argument("--env", default=None, metavar="ID",
                        help="gymnasium id, e.g. Pendulum-v1, CartPole-v1, irl/Gridworld-v0")
-    train.add_argument("--algo", required=True, choices=SOLVERS.names(), help="forward solver")
+    train.add_argument("--algo", default=None, choices=SOLVERS.names(), help="forward solver")
     train.add_argument("--env-kwargs", default=None, metavar="JSON", help="JSON object of env arguments")
     train.add_argument("--algo-kwargs", default=None, metavar="JSON",
                        help="JSON object of config fields, e.g. '{\"gamma\": 0.98}'")
     train.add_argument("--reward", type=Path, default=None, metavar="RUN_DIR",
                        help="learn this reward instead of the env's: a folder with reward.json (from irl fit)")
     train.add_argument("--demos", type=Path, default=None, metavar="FILE", help="demo .npz file for the solver")
-    train.add_argument("--steps", type=int, required=True, metavar="N", help="env steps of training")
+    train.add_argument("--steps", type=int, default=None, metavar="N", help="env steps of training")
     train.add_argument("--seed", type=int, default=0, metavar="S",
                        help="seed of every random draw, >= 0 (default 0)")
     train.add_argument("--out", type=Path, default=None, metavar="DIR",
@@ -56,12 +56,26 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
                        help="also write TensorBoard logs to DIR/<run folder name>")
     train.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     train.add_argument("--quiet", action="store_true", help="no progress report on stderr")
+    add_checkpoint_arguments(train, "training checkpoints (sac, soft-q: per finished episode; pg: per rollout)")
     train.set_defaults(handler=run_train)
 
 
 def run_train(args: argparse.Namespace) -> int:
     from irl.runs.train import run_train as train
 
+    if args.resume is not None:
+        from irl.runs.train import resume_train
+
+        check_resume_alone(args, "train", {"env": None, "algo": None, "env_kwargs": None, "algo_kwargs": None,
+                                           "reward": None, "demos": None, "steps": None, "seed": 0, "out": None,
+                                           "device": "cpu", "n_envs": None, "tensorboard": None})
+        return _report(args, resume_train(args.resume, progress=not args.quiet))
+    missing = [flag for flag, value in (("--env", args.env), ("--algo", args.algo), ("--steps", args.steps))
+               if value is None]
+    if missing:
+        from irl.cli.common import CLIError
+
+        raise CLIError(f"the following arguments are required: {', '.join(missing)} (or --resume RUN_DIR)")
     algo_kwargs = parse_json_object(args.algo_kwargs, "--algo-kwargs")
     if args.n_envs is not None:
         from irl.cli.common import CLIError
@@ -76,12 +90,18 @@ def run_train(args: argparse.Namespace) -> int:
         args.env, args.algo, steps=args.steps, env_kwargs=parse_json_object(args.env_kwargs, "--env-kwargs"),
         algo_kwargs=algo_kwargs, reward=args.reward, demos=args.demos,
         seed=args.seed, out=args.out, device=args.device, tensorboard=args.tensorboard, progress=not args.quiet,
+        checkpoint_every=args.checkpoint_every or None, checkpoint_seconds=args.checkpoint_seconds or None,
     )
-    m, result = outcome.metrics, outcome.result
+    return _report(args, outcome)
+
+
+def _report(args: argparse.Namespace, outcome) -> int:
+    m, result, config = outcome.metrics, outcome.result, outcome.config
+    algo, env = config["algo"], config["env"]["id"]
     if args.json:
-        print_json({"run_dir": str(outcome.run_dir), "algo": args.algo, "env": args.env, "seed": args.seed, **m})
+        print_json({"run_dir": str(outcome.run_dir), "algo": algo, "env": env, "seed": config["seed"], **m})
     else:
-        print(f"{args.algo} on {args.env}: {result.steps} steps in {result.seconds:.1f} s "
+        print(f"{algo} on {env}: {result.steps} steps in {result.seconds:.1f} s "
               f"({result.steps_per_second:.0f} steps/s) -> {outcome.run_dir}")
         print(f"  eval return {result.eval_return:.4g} (deterministic, {m['eval_episodes']} episodes)")
     return 0

@@ -15,10 +15,14 @@ penalised objective below ``grad_tol`` before ``max_iters`` iterations; Adam (ml
 that, or the objective stopped improving (by less than ``plateau_tol`` of its size over
 ``plateau_steps`` steps) before ``max_iters`` steps. A NaN or inf in the reward, the
 values or the gradient stops the fit with :class:`irl._checks.NonFiniteError`.
+
+The MLP (Adam) fit can resume from a :class:`irl.checkpoint.Checkpoint` (one iteration: one
+Adam step); Newton and L-BFGS, a few dozen iterations, always run from the start.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import time
 from collections.abc import Callable
@@ -29,6 +33,7 @@ import numpy as np
 import scipy.optimize
 import torch
 
+from irl.checkpoint import Checkpoint
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
@@ -127,6 +132,7 @@ def fit(
     seed: int | None = None,
     config: MaxEntConfig | None = None,
     callback: Callable[[dict[str, float]], None] | None = None,
+    checkpoint: Checkpoint | None = None,
     **overrides: Any,
 ) -> MaxEntResult:
     """Fit a reward to ``demos`` on ``mdp`` by exact MaxEnt IRL.
@@ -139,6 +145,8 @@ def fit(
         reward, seed: shortcuts for ``config.reward`` and ``config.seed``.
         config: all settings (:class:`MaxEntConfig`); ``overrides`` replace its fields.
         callback: called with each iteration's log entry (e.g. a progress bar).
+        checkpoint: MLP reward (Adam) only: resume from its restored state and save the state at the
+            end of an Adam step when due (:mod:`irl.checkpoint`); the linear and tabular fits ignore it.
     """
     if reward is not None:
         overrides["reward"] = reward
@@ -157,17 +165,17 @@ def fit(
     log: list[dict[str, float]] = []
     count = PassCount()
     start = time.perf_counter()
+    warm_start: torch.Tensor | None = None  # infinite horizon: the last evaluation's values, a nearby reward's
 
     algo = "deep-maxent" if cfg.reward == "mlp" else "maxent"
 
     def evaluate() -> tuple[float, float]:
         """Penalised objective to minimise; fills the parameters' .grad. Returns (loss, max |grad|)."""
+        nonlocal warm_start
         model.zero_grad()
         table = model.table(mdp)
         check_finite("reward table", table.detach(), iteration=len(log), algo=algo)
-        # warm start (infinite horizon): value iteration from the last evaluation's values, a nearby reward's
-        ev = maxent_objective(work_mdp, counts, table.to(cfg.device, dtype),
-                              v_init=evaluate.ev.warm_start if hasattr(evaluate, "ev") else None)
+        ev = maxent_objective(work_mdp, counts, table.to(cfg.device, dtype), v_init=warm_start)
         count.add("objective")
         check_finite("objective", ev.value, iteration=len(log), algo=algo)
         check_finite("gradient", ev.grad, iteration=len(log), algo=algo)
@@ -186,6 +194,7 @@ def fit(
             "feature_gap": _feature_gap(features, counts.counts, ev.visitation),
         }
         evaluate.last, evaluate.ev = entry, ev  # type: ignore[attr-defined]
+        warm_start = ev.warm_start
         return float(-ev.value) + float(penalty.detach() if params else 0.0), grad_max
 
     def record(entry: dict[str, float]) -> None:
@@ -194,9 +203,23 @@ def fit(
         if callback:
             callback(entry)
 
+    def progress() -> dict[str, Any]:
+        """What the fit holds besides the model and the optimiser: the log, the pass counts, the warm
+        start and the seconds so far."""
+        return {"log": log, "evaluations": dict(count.counts), "warm_start": warm_start,
+                "seconds": time.perf_counter() - start}
+
+    def load_progress(state: dict[str, Any]) -> None:
+        nonlocal warm_start, start
+        log[:] = [dict(entry) for entry in state["log"]]
+        count.counts.update(state["evaluations"])
+        warm_start = None if state["warm_start"] is None else state["warm_start"].to(cfg.device, dtype)
+        start = time.perf_counter() - state["seconds"]
+
     with cpu_threads_for(work_mdp):
         if cfg.reward == "mlp":
-            stop_reason, iterations, grad_max = _adam(model, evaluate, cfg, log, record)
+            stop_reason, iterations, grad_max = _adam(model, evaluate, cfg, log, record, checkpoint,
+                                                      progress, load_progress)
         else:
             start_point = evaluate()  # its visitation scales the preconditioner
             scale = _scale(_curvature(model, counts.counts + evaluate.ev.visitation, mdp), model)
@@ -317,11 +340,26 @@ def _lbfgs(model, evaluate, cfg, log, record, scale) -> tuple[str, int, float]:
     return reason, int(res.nit), grad_max
 
 
-def _adam(model, evaluate, cfg, log, record) -> tuple[str, int, float]:
-    """Adam on the MLP's parameters; returns (stop reason, steps, final max |grad|)."""
+def _adam(model, evaluate, cfg, log, record, checkpoint=None, progress=None, load_progress=None
+          ) -> tuple[str, int, float]:
+    """Adam on the MLP's parameters; returns (stop reason, steps, final max |grad|).
+
+    With a ``checkpoint`` it starts from the restored state, if any, and saves at the end of each
+    step when due: the parameters, Adam's state, the step and its gradient, and ``progress()`` (the
+    fit's log, pass counts and warm start, which ``load_progress`` puts back).
+    """
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     reason, it, grad_max = "max_iters", 0, float("inf")
-    for it in range(1, cfg.max_iters + 1):
+    restored = checkpoint.restored if checkpoint is not None else None
+    if restored is not None:
+        with torch.no_grad():
+            for name, p in model.named_parameters():
+                p.copy_(restored["parameters"][name])
+        opt.load_state_dict(copy.deepcopy(restored["optimizer"]))  # Adam would update the given tensors in place
+        load_progress(restored["fit"])
+        it, grad_max = restored["iteration"], restored["grad_max"]
+    first = it + 1
+    for it in range(first, cfg.max_iters + 1):
         opt.zero_grad()
         _, grad_max = evaluate()
         record(dict(evaluate.last))
@@ -334,6 +372,9 @@ def _adam(model, evaluate, cfg, log, record) -> tuple[str, int, float]:
                 reason = "plateau"
                 break
         opt.step()
+        if checkpoint is not None and checkpoint.due(it):
+            checkpoint.save(it, {"parameters": dict(model.named_parameters()), "optimizer": opt.state_dict(),
+                                 "iteration": it, "grad_max": grad_max, "fit": progress()})
     return reason, it, grad_max
 
 

@@ -31,6 +31,8 @@ beats every alternative by at least its loss. With state features ``f(s)`` no ``
 can separate actions of the same effect (a move into a wall and "stay"), nor the
 last action of a finite horizon, so ``ξ`` cannot fall below their loss; state-action
 features ``f(s, a)`` make every action count.
+
+A fit can resume from a :class:`irl.checkpoint.Checkpoint` (one iteration: one subgradient step).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from irl.checkpoint import Checkpoint
 from irl.data import Demos
 from irl.envs.demo_counts import DemoCounts
 from irl.envs.tabular import TabularMDP
@@ -184,6 +187,7 @@ def fit(
     *,
     config: MMPConfig | None = None,
     callback: Callable[[dict[str, float]], None] | None = None,
+    checkpoint: Checkpoint | None = None,
     **overrides: Any,
 ) -> MMPResult:
     """Fit a linear reward to ``demos`` on ``mdp`` by maximum margin planning (module docstring).
@@ -194,10 +198,12 @@ def fit(
             (or their :class:`DemoCounts`).
         config: all settings (:class:`MMPConfig`); ``overrides`` replace its fields.
         callback: called with each iteration's log entry.
+        checkpoint: resume from its restored state, and save the state at the end of a subgradient step
+            when due (:mod:`irl.checkpoint`).
     """
     cfg = dataclasses.replace(config if config is not None else MMPConfig(), **overrides)  # validates
     with cpu_threads_for(mdp):
-        return _fit(mdp, demos, cfg, callback)
+        return _fit(mdp, demos, cfg, callback, checkpoint)
 
 
 def _fit(
@@ -205,6 +211,7 @@ def _fit(
     demos: Demos | DemoCounts,
     cfg: MMPConfig,
     callback: Callable[[dict[str, float]], None] | None,
+    checkpoint: Checkpoint | None = None,
 ) -> MMPResult:
     start = time.perf_counter()
     work, counts = working_copies(mdp, demos, cfg.dtype, cfg.device)
@@ -230,7 +237,17 @@ def _fit(
     best_w, best = w.clone(), math.inf
     best_so_far: list[float] = []  # the best objective after each iteration
     converged = False
-    for k in range(cfg.max_iters):
+    first = 0
+    restored = checkpoint.restored if checkpoint is not None else None
+    if restored is not None:
+        first = restored["iteration"]
+        w = restored["w"].to(device=work.device, dtype=work.dtype)
+        best_w, best = restored["best_w"].to(device=work.device, dtype=work.dtype), restored["best"]
+        weights = list(restored["weights"])
+        slacks, objectives = list(restored["slacks"]), list(restored["objectives"])
+        log, best_so_far = [dict(entry) for entry in restored["log"]], list(restored["best_so_far"])
+        start = time.perf_counter() - restored["seconds"]
+    for k in range(first, cfg.max_iters):
         mu_plan, plan_value, demo_value = plan(w)
         objective, slack, grad = mmp_objective(w, mu_demo, mu_plan, plan_value, demo_value, cfg.l2)
         check_finite("objective", objective, iteration=k, algo="mmp")
@@ -258,6 +275,11 @@ def _fit(
             converged = True
             break
         w = project_to_ball(w - step * grad, radius)
+        if checkpoint is not None and checkpoint.due(k + 1):
+            checkpoint.save(k + 1, {
+                "iteration": k + 1, "w": w, "best_w": best_w, "best": best, "weights": np.stack(weights),
+                "slacks": slacks, "objectives": objectives, "log": log, "best_so_far": best_so_far,
+                "seconds": time.perf_counter() - start})
 
     w_final = best_w.cpu().double().numpy()
     model, table = linear_reward(mdp, w_final)

@@ -3,7 +3,7 @@
 ``irl fit --algo NAME`` and comparison harnesses resolve algorithms here. Every
 registered fit function has the signature
 
-    fit(task, demos: Demos, *, config: Config, callback=None) -> result
+    fit(task, demos: Demos, *, config: Config, callback=None, checkpoint=None) -> result
 
 where ``task`` is an :data:`irl.inverse.common.Task`: the exact :class:`TabularMDP` for
 the algorithms with ``tabular=True``, or an :class:`EnvTask` (a gymnasium env id and
@@ -14,6 +14,11 @@ kwargs) for the ones that sample the env (gail, airl, bc, gcl, gan-gcl, iq-learn
 tabular task, plus the algorithm's own fields. Algorithms with a margin per iteration
 also expose ``margins`` (apprenticeship learning); maximum margin planning exposes its
 structured slack per iteration as ``slacks``.
+
+``checkpoint`` (an :class:`irl.checkpoint.Checkpoint`) is for the algorithms with
+``resumable=True``: they resume from its restored state and save theirs now and then.
+Callers pass it to those alone; the others always run from the start (maxent, sharing
+deep-maxent's fit, accepts it and ignores it).
 """
 
 from __future__ import annotations
@@ -40,6 +45,9 @@ class Algorithm:
             is maxent with ``reward="mlp"``, max-margin is apprenticeship learning with
             ``variant="max-margin"``).
         tabular: whether ``fit`` takes the exact model (a TabularMDP) or an env (an EnvTask).
+        resumable: whether ``fit`` honours ``checkpoint``: it saves its state at the end of an
+            iteration when due and resumes from a restored one, ending with the numbers of an
+            uninterrupted run (:mod:`irl.checkpoint`).
     """
 
     name: str
@@ -49,6 +57,7 @@ class Algorithm:
     fit: str = "fit"
     defaults: tuple[tuple[str, Any], ...] = ()
     tabular: bool = True
+    resumable: bool = False
 
     def config_class(self) -> type:
         return getattr(importlib.import_module(self.module), self.config)
@@ -82,7 +91,7 @@ register(Algorithm(
 register(Algorithm(
     "deep-maxent",
     "exact MaxEnt IRL with an MLP reward on the features (Wulfmeier 2015), Adam",
-    "irl.inverse.maxent", "MaxEntConfig", defaults=(("reward", "mlp"), ("max_iters", 300)),
+    "irl.inverse.maxent", "MaxEntConfig", defaults=(("reward", "mlp"), ("max_iters", 300)), resumable=True,
 ))
 register(Algorithm(
     "projection",
@@ -97,7 +106,7 @@ register(Algorithm(
 register(Algorithm(
     "mmp",
     "maximum margin planning, loss-augmented subgradient descent (Ratliff et al. 2006)",
-    "irl.inverse.mmp", "MMPConfig",
+    "irl.inverse.mmp", "MMPConfig", resumable=True,
 ))
 register(Algorithm(
     "bc",
@@ -108,25 +117,27 @@ register(Algorithm(
     "gail",
     "generative adversarial imitation (Ho & Ermon 2016) on an SAC or PPO generator; reward: the discriminator's logit",
     "irl.inverse.adversarial.fit", "AdversarialConfig", defaults=(("method", "gail"),), tabular=False,
+    resumable=True,
 ))
 register(Algorithm(
     "airl",
     "adversarial IRL (Fu et al. 2018) on an SAC or PPO generator; reward: g of f = g + γh' − h",
     "irl.inverse.adversarial.fit", "AdversarialConfig", defaults=(("method", "airl"),), tabular=False,
+    resumable=True,
 ))
 register(Algorithm(
     "gcl",
     "guided cost learning (Finn et al. 2016): MaxEnt IRL with importance-weighted samples of an SAC or PPO generator",
-    "irl.inverse.gcl.fit", "GCLConfig", defaults=(("method", "gcl"),), tabular=False,
+    "irl.inverse.gcl.fit", "GCLConfig", defaults=(("method", "gcl"),), tabular=False, resumable=True,
 ))
 register(Algorithm(
     "gan-gcl",
     "GAN guided cost learning (Finn, Christiano et al. 2016): a trajectory discriminator exp r / (exp r + q)",
-    "irl.inverse.gcl.fit", "GCLConfig", defaults=(("method", "gan-gcl"),), tabular=False,
+    "irl.inverse.gcl.fit", "GCLConfig", defaults=(("method", "gan-gcl"),), tabular=False, resumable=True,
 ))
 register(Algorithm(
     "iq-learn",
     "inverse soft-Q learning (Garg et al. 2021): one soft Q-function is the policy and the reward Q − γV'; offline "
     "or online",
-    "irl.inverse.iq_learn", "IQLearnConfig", tabular=False,
+    "irl.inverse.iq_learn", "IQLearnConfig", tabular=False, resumable=True,
 ))

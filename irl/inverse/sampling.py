@@ -4,6 +4,7 @@ tail average of a reward network's weights over the last rounds of a game whose 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -13,7 +14,7 @@ import numpy as np
 import torch
 
 __all__ = ["GENERATORS", "TailAverage", "check_sampled_settings", "cloning_actions", "fit_on_env", "make_generator",
-           "positive_widths"]
+           "positive_widths", "transitions_from_state", "transitions_state"]
 
 GENERATORS = ("sac", "pg")
 
@@ -112,6 +113,26 @@ class TailAverage:
 
     def result(self, module: torch.nn.Module) -> torch.nn.Module:
         return (self.mean if self.count else copy.deepcopy(module).requires_grad_(False)).cpu()
+
+    def state_dict(self) -> dict[str, Any]:
+        """The mean's weights and the rounds counted (for a checkpoint)."""
+        return {"mean": self.mean.state_dict(), "round": self.round, "count": self.count}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.mean.load_state_dict(state["mean"])
+        self.round, self.count = int(state["round"]), int(state["count"])
+
+
+def transitions_state(tr: Any) -> dict[str, np.ndarray]:
+    """A :class:`~irl.solvers.agent.Transitions` as a dict of its arrays (for a checkpoint)."""
+    return {f.name: np.asarray(getattr(tr, f.name)) for f in dataclasses.fields(tr)}
+
+
+def transitions_from_state(state: dict[str, Any]) -> Any:
+    """The :class:`~irl.solvers.agent.Transitions` that :func:`transitions_state` gave."""
+    from irl.solvers.agent import Transitions
+
+    return Transitions(**{f.name: np.asarray(state[f.name]) for f in dataclasses.fields(Transitions)})
 
 
 def fit_on_env(task: Any, name: str, cpu_threads: int | None, fit_env: Callable[[Any, float], Any]) -> Any:

@@ -44,7 +44,26 @@ from irl.envs import TabularMDP, make_env, mdp_for_demos
 from irl.inverse.common import EnvTask, Task
 from irl.inverse.registry import get_algorithm
 from irl.runs.configs import ConfigError, make_config
-from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
+from irl.runs.folders import (
+    atomic_run_dir,
+    claim_out_dir,
+    claim_run_dir,
+    require_finished,
+    write_status,
+)
+from irl.runs.resume import (
+    DEFAULT_EVERY,
+    DEFAULT_SECONDS,
+    ResumeError,
+    RunCheckpoints,
+    check_call,
+    check_intervals,
+    file_digest,
+    open_resume,
+    restore_errors,
+    settle_failed_run,
+    stop_on_signals,
+)
 from irl.runs.tensorboard import RunWriter, log_fit_entry, log_fit_result, summary_writer_class
 from irl.solvers.tabular_common import cpu_threads_for
 
@@ -105,6 +124,9 @@ def run_fit(
     progress: bool = False,
     tensorboard: str | os.PathLike[str] | None = None,
     runs_root: str | os.PathLike[str] = "runs",
+    checkpoint_every: int | None = DEFAULT_EVERY,
+    checkpoint_seconds: float | None = DEFAULT_SECONDS,
+    _resume: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> FitOutcome:
     """Fit ``algo`` to the demos in ``demos_path`` and write the run folder (see module docstring).
 
@@ -116,6 +138,12 @@ def run_fit(
     ``tensorboard``: a folder for TensorBoard logs, in ``tensorboard/<run folder name>``
     (:mod:`irl.runs.tensorboard` says what is logged).
 
+    A resumable algorithm (``Algorithm.resumable``: deep-maxent, mmp, gail, airl, gcl, gan-gcl,
+    iq-learn) checkpoints into the run folder every ``checkpoint_every`` iterations or
+    ``checkpoint_seconds`` seconds, whichever comes first (None: not by that measure), and stops
+    at the end of an iteration on Ctrl-C or SIGTERM with ``RunInterrupted`` after saving;
+    :func:`resume_fit` continues such a folder (:mod:`irl.runs.resume`).
+
     Raises :class:`FitError` / ``DemoFormatError`` / ``MDPError`` / ``EnvIdError`` /
     ``MemoryLimitError`` on bad input before anything is written, and
     ``NonFiniteError`` when the fit produces a NaN or inf (nothing is written then either).
@@ -123,6 +151,12 @@ def run_fit(
     from irl.data import load_demos
 
     seed = check_seed(seed)
+    check_intervals(checkpoint_every, checkpoint_seconds, FitError)
+    call = {"demos": str(Path(demos_path).resolve()), "algo": algo, "env_id": env_id, "env_kwargs": env_kwargs,
+            "seed": seed, "device": device, "algo_kwargs": dict(algo_kwargs or {}), "steps": steps,
+            "generator": generator, "transfer": transfer,
+            "tensorboard": None if tensorboard is None else str(Path(tensorboard).resolve()),
+            "checkpoint_every": checkpoint_every, "checkpoint_seconds": checkpoint_seconds}
     try:
         algorithm = get_algorithm(algo)
     except KeyError as exc:
@@ -149,15 +183,49 @@ def run_fit(
     config = _make_config(algorithm, mdp, seed=seed, device=device, algo_kwargs=algo_kwargs)
     notes = [] if mdp is None else _horizon_notes(mdp)
     writer_class = None if tensorboard is None else summary_writer_class(FitError)
-
-    if out is not None:
+    run_config = {
+        "irl_version": irl.__version__,
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "run_kind": "fit",
+        "demos": str(demos_path.resolve()),
+        "demos_sha256": file_digest(demos_path),
+        "env": {"id": env_id, "kwargs": env_kwargs},
+        "env_from": env_from,
+        "algo": algo,
+        "seed": seed,
+        "device": device,
+        "algo_config": to_jsonable(dataclasses.asdict(config)),
+        "call": call,
+    }
+    if mdp is not None:
+        run_config.update(horizon=mdp.horizon, horizon_source=mdp.info.get("horizon_source"), discount=mdp.discount)
+    restored = None
+    if _resume is not None:  # resume_fit: the folder and the config are the run's own
+        saved_config, restored = _resume
+        if not algorithm.resumable:
+            raise FitError(f"--resume: {algo} does not checkpoint, so {out} cannot hold a checkpoint of it")
+        if saved_config.get("demos_sha256") != run_config["demos_sha256"]:
+            raise FitError(f"--resume: the demo file {demos_path} changed since the run started (its sha256 "
+                           "differs); resuming needs the same file")
+        run_config = {**saved_config, "resumed": [*saved_config.get("resumed", []),
+                                                   datetime.now().isoformat(timespec="seconds")]}
+        run_dir, claimed = Path(out), False
+    elif out is not None:
         run_dir, claimed = Path(out), claim_out_dir(Path(out))
     else:
         run_dir, claimed = claim_run_dir(Path(runs_root), f"{demos_path.stem}-{algo}-s{seed}"), True
     board = None if writer_class is None else RunWriter(writer_class, Path(tensorboard) / run_dir.name)
+    log, earlier = _restored_log(restored, run_dir)
+    start = time.perf_counter()
+    ckpts = None
+    if algorithm.resumable:
+        ckpts = RunCheckpoints(run_dir, "fit", run_config,
+                               lambda: {"log": log, "seconds": earlier + time.perf_counter() - start},
+                               every=checkpoint_every, seconds=checkpoint_seconds, restored=restored)
     try:
         bar = progress_reporter(getattr(config, "max_iters", None), f"fit {algo}", enabled=progress)
-        log: list[dict[str, Any]] = []
+        if log:
+            bar.update(len(log))
 
         def callback(entry: dict[str, Any]) -> None:
             log.append(dict(entry))
@@ -168,13 +236,17 @@ def run_fit(
             if board is not None:
                 log_fit_entry(board, algo, entry)
 
-        start = time.perf_counter()
+        extra = {} if ckpts is None else {"checkpoint": ckpts.checkpoint}
         with cpu_threads_for(mdp) if mdp is not None else contextlib.nullcontext():
             try:
-                result = algorithm.fit_function()(task, demos, config=config, callback=callback)
+                with contextlib.nullcontext() if ckpts is None else stop_on_signals(ckpts.checkpoint), \
+                        restore_errors(None if ckpts is None else ckpts.checkpoint, run_dir):
+                    result = algorithm.fit_function()(task, demos, config=config, callback=callback, **extra)
+                if ckpts is not None and ckpts.checkpoint.stop_requested:  # asked to stop in the last iteration
+                    raise KeyboardInterrupt
             finally:
                 bar.close()
-            seconds = time.perf_counter() - start
+            seconds = earlier + time.perf_counter() - start
             if mdp is not None:
                 table = np.asarray(result.reward_table, dtype=np.float64)
                 check_finite("learned reward table", table, algo=algo)
@@ -203,32 +275,46 @@ def run_fit(
             values = getattr(result, f"{name}s", None)
             if values is not None:
                 metrics[f"final_{name}"] = float(values[-1]) if len(values) else None
-        run_config = {
-            "irl_version": irl.__version__,
-            "created": datetime.now().isoformat(timespec="seconds"),
-            "demos": str(demos_path.resolve()),
-            "env": {"id": env_id, "kwargs": env_kwargs},
-            "env_from": env_from,
-            "algo": algo,
-            "seed": seed,
-            "device": device,
-            "algo_config": to_jsonable(dataclasses.asdict(config)),
-        }
-        if mdp is not None:
-            run_config.update(horizon=mdp.horizon, horizon_source=mdp.info.get("horizon_source"),
-                              discount=mdp.discount)
         run_dir = _write_run_dir(run_dir, run_config, result, table, policy, metrics, result.log or log, plot_mdp,
-                                 policy_rows=policy_rows)
+                                 policy_rows=policy_rows, merge=ckpts is not None and ckpts.written)
         if board is not None:  # after the run folder is in place: "final" values mean a finished run
             log_fit_result(board, algo, metrics, _reward_grid(plot_mdp, table))
-    except BaseException:
-        if claimed:
-            release_run_dir(run_dir)
+    except BaseException as exc:
+        settle_failed_run(run_dir, claimed, ckpts, exc)
         raise
     finally:
         if board is not None:
             board.close()
     return FitOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result, notes=notes)
+
+
+def resume_fit(run_dir: str | os.PathLike[str], *, progress: bool = False) -> FitOutcome:
+    """Continues the fit in ``run_dir`` (interrupted, failed, or killed while running) from its last checkpoint,
+    with the settings in its ``config.json``; the finished folder is the one an uninterrupted run would have
+    written (the same numbers on the CPU; ``seconds`` and the timestamps aside). Raises
+    :class:`irl.runs.resume.ResumeError` for a folder that cannot be resumed (finished, still running, ...)."""
+    config, checkpoint = open_resume(run_dir, "fit")
+    call = check_call(config["call"], _CALL_TYPES, Path(run_dir) / "config.json", "fit")
+    return run_fit(call.pop("demos"), **call, out=run_dir, progress=progress, _resume=(config, checkpoint))
+
+
+_NONE = type(None)
+#: the arguments of :func:`run_fit` that a run's config.json keeps for resuming, and their JSON types
+_CALL_TYPES: dict[str, tuple[type, ...]] = {
+    "demos": (str,), "algo": (str,), "env_id": (str, _NONE), "env_kwargs": (dict, _NONE), "seed": (int,),
+    "device": (str,), "algo_kwargs": (dict,), "steps": (int, _NONE), "generator": (str, _NONE), "transfer": (bool,),
+    "tensorboard": (str, _NONE), "checkpoint_every": (int, _NONE), "checkpoint_seconds": (int, float, _NONE)}
+
+
+def _restored_log(restored: dict[str, Any] | None, run_dir: Path) -> tuple[list[dict[str, Any]], float]:
+    """The log entries and seconds a checkpoint holds (none, 0 for a fresh run)."""
+    if restored is None:
+        return [], 0.0
+    run = restored["run"]
+    if not isinstance(run, dict) or not isinstance(run.get("log"), list) or not all(
+            isinstance(e, dict) for e in run["log"]) or not isinstance(run.get("seconds"), int | float):
+        raise ResumeError(f"--resume: {run_dir / 'checkpoint.npz'}: its run state lacks the log or the seconds")
+    return list(run["log"]), float(run["seconds"])
 
 
 def _task(algorithm: Any, demos: Demos, env_id: str | None, env_kwargs: dict[str, Any] | None) -> Task:
@@ -294,7 +380,8 @@ def _make_config(algorithm, mdp: TabularMDP | None, *, seed: int, device: str, a
         raise FitError(str(exc)) from None
 
 
-def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp, *, policy_rows=None) -> Path:
+def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp, *, policy_rows=None,
+                   merge=False) -> Path:
     """Write the run folder atomically; returns where it ended up (``run_dir``, or ``run_dir-2`` if
     ``run_dir`` was filled meanwhile). A tabular fit writes ``reward_table.npy`` and ``policy.npy``
     (and the grid plot); a sampled one its policy module (``policy.json`` + weights), its learning
@@ -302,9 +389,10 @@ def _write_run_dir(run_dir, run_config, result, table, policy, metrics, log, mdp
     algorithm without a reward (bc) writes no reward files."""
     from irl.rewards import save_reward
 
-    with atomic_run_dir(run_dir) as staged:
+    with atomic_run_dir(run_dir, merge=merge) as staged:
         tmp = staged.path
         (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
+        write_status(tmp, "done")
         if result.reward_model is not None:
             save_reward(result.reward_model, tmp)
         if table is not None:
@@ -356,6 +444,7 @@ def load_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> d
     module:Env`` is read back only when the user names that env again.
     """
     run_dir = Path(run_dir)
+    require_finished(run_dir, "irl eval --run")
     path = run_dir / "config.json"
     if not path.is_file():
         raise FitError(f"{run_dir} is not a run folder (no config.json)")

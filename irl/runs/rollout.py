@@ -62,12 +62,14 @@ def rollout_policy_demos(
     check_generate_options(episodes=episodes, seed=seed, max_steps=max_steps, discount=discount)
     run_dir = None
     if not isinstance(policy, nn.Module):
+        from irl.runs.folders import RunDirError, require_finished
         from irl.solvers.policy_io import PolicyFormatError, load_policy
 
         run_dir = Path(policy)
         try:
+            require_finished(run_dir, "--policy")
             policy = load_policy(run_dir)
-        except PolicyFormatError as error:
+        except (PolicyFormatError, RunDirError) as error:
             raise GenerateError(str(error)) from None
         run_config = _run_config(run_dir)
         if discount is None:

@@ -31,10 +31,29 @@ import torch
 import irl
 from irl._json import to_jsonable
 from irl.runs.configs import make_config
-from irl.runs.folders import atomic_run_dir, claim_out_dir, claim_run_dir, release_run_dir
+from irl.runs.folders import (
+    RunDirError,
+    atomic_run_dir,
+    claim_out_dir,
+    claim_run_dir,
+    require_finished,
+    write_status,
+)
+from irl.runs.resume import (
+    DEFAULT_EVERY,
+    DEFAULT_SECONDS,
+    RunCheckpoints,
+    check_call,
+    check_intervals,
+    file_digest,
+    open_resume,
+    restore_errors,
+    settle_failed_run,
+    stop_on_signals,
+)
 from irl.runs.tensorboard import RunWriter, summary_writer_class
 
-__all__ = ["EVAL_EPISODES", "TrainError", "TrainOutcome", "run_train", "write_curve"]
+__all__ = ["EVAL_EPISODES", "TrainError", "TrainOutcome", "resume_train", "run_train", "write_curve"]
 
 EVAL_EPISODES = 10
 
@@ -68,12 +87,18 @@ def run_train(
     tensorboard: str | os.PathLike[str] | None = None,
     progress: bool = False,
     runs_root: str | os.PathLike[str] = "runs",
+    checkpoint_every: int | None = DEFAULT_EVERY,
+    checkpoint_seconds: float | None = DEFAULT_SECONDS,
+    _resume: tuple[dict[str, Any], dict[str, Any]] | None = None,
 ) -> TrainOutcome:
     """Train solver ``algo`` on ``env_id`` for ``steps`` env steps and write the run folder (module docstring).
 
     ``reward`` is a folder holding a saved reward model (an ``irl fit`` run) to learn instead of
     the env's reward; ``demos`` a demo file for the solver; ``tensorboard`` a folder for
-    TensorBoard logs (one subfolder per run). Raises :class:`TrainError` (and the env's own
+    TensorBoard logs (one subfolder per run). Training checkpoints into the run folder every
+    ``checkpoint_every`` iterations (sac, soft-q: finished episodes; pg: rollouts) or
+    ``checkpoint_seconds`` seconds, and stops after a checkpoint on Ctrl-C or SIGTERM;
+    :func:`resume_train` continues it (:mod:`irl.runs.resume`). Raises :class:`TrainError` (and the env's own
     errors) on bad input, before anything is written.
     """
     from irl.envs import EnvError, make_env
@@ -86,6 +111,12 @@ def run_train(
         raise TrainError(f"seed must be a non-negative integer, got {seed!r}")
     if device == "cuda" and not torch.cuda.is_available():
         raise TrainError("device cuda: no CUDA device is available")
+    check_intervals(checkpoint_every, checkpoint_seconds, TrainError)
+    call = {"env_id": env_id, "algo": algo, "steps": steps, "env_kwargs": env_kwargs, "algo_kwargs": algo_kwargs,
+            "reward": None if reward is None else str(Path(reward).resolve()),
+            "demos": None if demos is None else str(Path(demos).resolve()), "seed": seed, "device": device,
+            "tensorboard": None if tensorboard is None else str(Path(tensorboard).resolve()),
+            "checkpoint_every": checkpoint_every, "checkpoint_seconds": checkpoint_seconds}
     try:
         solver = get_solver(algo)
     except KeyError as exc:
@@ -105,7 +136,34 @@ def run_train(
     except BaseException:
         env.close()
         raise
-    if out is not None:
+    run_config = {
+        "irl_version": irl.__version__,
+        "created": datetime.now().isoformat(timespec="seconds"),
+        "run_kind": "train",
+        "command": " ".join(shlex.quote(a) for a in ["irl", *sys.argv[1:]]) if sys.argv else None,
+        "env": {"id": env_id, "kwargs": env_kwargs},
+        "algo": algo,
+        "steps": steps,
+        "seed": seed,
+        "device": device,
+        "reward": call["reward"],
+        "demos": call["demos"],
+        "demos_sha256": None if demos is None else file_digest(demos),
+        "config": to_jsonable(dataclasses.asdict(config)),
+        "torch": torch.__version__,
+        "call": call,
+    }
+    restored = None
+    if _resume is not None:  # resume_train: the folder and the config are the run's own
+        saved_config, restored = _resume
+        if saved_config.get("demos_sha256") != run_config["demos_sha256"]:
+            env.close()
+            raise TrainError(f"--resume: the demo file {demos} changed since the run started (its sha256 "
+                             "differs); resuming needs the same file")
+        run_config = {**saved_config, "resumed": [*saved_config.get("resumed", []),
+                                                   datetime.now().isoformat(timespec="seconds")]}
+        run_dir, claimed = Path(out), False
+    elif out is not None:
         run_dir, claimed = Path(out), claim_out_dir(Path(out))
     else:
         run_dir, claimed = claim_run_dir(Path(runs_root), f"train-{env_id}-{algo}-s{seed}"), True
@@ -115,11 +173,16 @@ def run_train(
     def callback(record: dict[str, Any]) -> None:
         board.scalars("train", record, record["step"], skip=("step", "episode"))
 
+    ckpts = RunCheckpoints(run_dir, "train", run_config, dict, every=checkpoint_every, seconds=checkpoint_seconds,
+                           restored=restored)
     try:
         try:
-            result = solver.train_function()(env, config=config, reward_model=reward_model, demos=demo_set, seed=seed,
-                                             callback=callback if writer_class is not None else None,
-                                             progress=progress)
+            with stop_on_signals(ckpts.checkpoint), restore_errors(ckpts.checkpoint, run_dir):
+                result = solver.train_function()(env, config=config, reward_model=reward_model, demos=demo_set,
+                                                 seed=seed, callback=callback if writer_class is not None else None,
+                                                 progress=progress, checkpoint=ckpts.checkpoint)
+            if ckpts.checkpoint.stop_requested:  # asked to stop in the last episode: stop before the evaluation
+                raise KeyboardInterrupt
         except SetupError as exc:  # raised before the first env step: the env or settings do not fit the solver
             raise TrainError(f"{algo} on {env_id}: {exc}") from None
         finally:
@@ -128,29 +191,32 @@ def run_train(
             board.scalars("eval", {"return": result.eval_return}, result.steps)
             board.scalars("train", {"steps_per_second": result.steps_per_second}, result.steps)
         metrics = _metrics(config, result)
-        run_config = {
-            "irl_version": irl.__version__,
-            "created": datetime.now().isoformat(timespec="seconds"),
-            "command": " ".join(shlex.quote(a) for a in ["irl", *sys.argv[1:]]) if sys.argv else None,
-            "env": {"id": env_id, "kwargs": env_kwargs},
-            "algo": algo,
-            "steps": steps,
-            "seed": seed,
-            "device": device,
-            "reward": None if reward is None else str(Path(reward).resolve()),
-            "demos": None if demos is None else str(Path(demos).resolve()),
-            "config": to_jsonable(dataclasses.asdict(config)),
-            "torch": torch.__version__,
-        }
-        run_dir = _write_run_dir(run_dir, run_config, result, metrics, title=f"{algo} on {env_id} (seed {seed})")
-    except BaseException:
-        if claimed:
-            release_run_dir(run_dir)
+        run_dir = _write_run_dir(run_dir, run_config, result, metrics, title=f"{algo} on {env_id} (seed {seed})",
+                                 merge=ckpts.written)
+    except BaseException as exc:
+        settle_failed_run(run_dir, claimed, ckpts, exc)
         raise
     finally:
         if board is not None:
             board.close()
     return TrainOutcome(run_dir=run_dir, metrics=metrics, config=run_config, result=result)
+
+
+def resume_train(run_dir: str | os.PathLike[str], *, progress: bool = False) -> TrainOutcome:
+    """Continues the training in ``run_dir`` from its last checkpoint with the settings in its ``config.json``
+    (as :func:`irl.runs.fit.resume_fit` does for a fit); :class:`irl.runs.resume.ResumeError` when it cannot."""
+    config, checkpoint = open_resume(run_dir, "train")
+    call = check_call(config["call"], _CALL_TYPES, Path(run_dir) / "config.json", "train")
+    return run_train(call.pop("env_id"), call.pop("algo"), **call, out=run_dir, progress=progress,
+                     _resume=(config, checkpoint))
+
+
+_NONE = type(None)
+#: the arguments of :func:`run_train` that a run's config.json keeps for resuming, and their JSON types
+_CALL_TYPES: dict[str, tuple[type, ...]] = {
+    "env_id": (str,), "algo": (str,), "steps": (int,), "env_kwargs": (dict, _NONE), "algo_kwargs": (dict, _NONE),
+    "reward": (str, _NONE), "demos": (str, _NONE), "seed": (int,), "device": (str,), "tensorboard": (str, _NONE),
+    "checkpoint_every": (int, _NONE), "checkpoint_seconds": (int, float, _NONE)}
 
 
 def _config(solver: Any, steps: int, device: str, algo_kwargs: dict[str, Any]) -> Any:
@@ -188,6 +254,10 @@ def _load_reward(path: Path, env: Any, env_id: str) -> Any:
     import irl.inverse.iq_learn  # noqa: F401  (registers its reward kinds, Q − γV, with irl.rewards)
     from irl.rewards import RewardFn, RewardFormatError, load_reward
 
+    try:
+        require_finished(path, "--reward")
+    except RunDirError as exc:
+        raise TrainError(str(exc)) from None
     run_env = _run_env_id(path / "config.json")
     if run_env is not None and ":" in run_env and run_env != env_id:
         raise TrainError(f"reward {path} was fitted on env {run_env}, which imports a module; it is read back "
@@ -232,13 +302,15 @@ def _load_demos(path: Path, env_id: str, env: Any) -> Any:
 
 
 def _write_run_dir(run_dir: Path, run_config: dict[str, Any], result: Any, metrics: dict[str, Any],
-                   *, title: str) -> Path:
-    """Write the run folder atomically; returns where it ended up (``run_dir`` unless filled meanwhile)."""
+                   *, title: str, merge: bool = False) -> Path:
+    """Write the run folder atomically; returns where it ended up (``run_dir`` unless filled meanwhile).
+    ``merge``: the folder holds this run's checkpoint (:func:`irl.runs.folders.atomic_run_dir`)."""
     from irl.solvers.policy_io import save_policy
 
-    with atomic_run_dir(run_dir) as staged:
+    with atomic_run_dir(run_dir, merge=merge) as staged:
         tmp = staged.path
         (tmp / "config.json").write_text(json.dumps(to_jsonable(run_config), indent=2, sort_keys=True) + "\n")
+        write_status(tmp, "done")
         save_policy(result.policy, tmp)
         (tmp / "metrics.json").write_text(json.dumps(to_jsonable(metrics), indent=2, sort_keys=True) + "\n")
         write_curve(tmp, result.curve, result.eval_return, title=title)

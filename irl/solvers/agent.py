@@ -30,7 +30,8 @@ import torch
 
 from irl.solvers.spaces import env_action
 
-__all__ = ["EnvStepper", "Generator", "RewardFunction", "SteppingAgent", "Transitions"]
+__all__ = ["EnvStepper", "Generator", "RewardFunction", "SteppingAgent", "Transitions", "env_rng_state",
+           "replay_episode"]
 
 #: ``(obs, act, next_obs, terminated) -> (N,)`` on env-form batches
 RewardFunction = Callable[[Any, Any, Any, Any], torch.Tensor]
@@ -148,6 +149,14 @@ class EnvStepper:
         extras: called at each episode end for the curve record's extra fields.
 
     ``stopped`` turns True when the log's callback asks to stop.
+
+    Checkpoints (:meth:`state_dict`) hold the env's state in the middle of an episode by the way to
+    replay it: how the episode was reset (the seed of the first reset, else the env's RNG state just
+    before the reset) and the env-form actions taken since. :meth:`load_state_dict` resets the same
+    way and steps those actions again (:func:`replay_episode`). That needs an env whose state is a
+    function of its RNG (``env.unwrapped.np_random``) and of the actions since its reset, as
+    gymnasium's classic-control, toy-text and MuJoCo envs and this package's envs are; an env
+    that is not (other RNGs, outside state) fails the check of the replayed observation.
     """
 
     n_envs = 1
@@ -161,11 +170,15 @@ class EnvStepper:
         self.stopped = False
         self.episode_returns: list[float] = []
         self._return = 0.0
+        self._reset: dict[str, Any] = {"seed": int(seed)}  # how the current episode was reset
+        self._actions: list[Any] = []  # the env-form actions since that reset
 
     def step(self, action: Any) -> tuple[Any, float, bool, bool]:
         """Takes one env step with a policy action; returns ``(next_obs, env_reward, terminated, ended)``,
         where ``ended`` includes truncation by the env or by ``max_episode_steps``; resets after an end."""
-        next_obs, reward, terminated, truncated, info = self.env.step(env_action(action, self.env.action_space))
+        action = env_action(action, self.env.action_space)
+        self._actions.append(action if isinstance(action, int) else action.copy())
+        next_obs, reward, terminated, truncated, info = self.env.step(action)
         true_reward = float(info.get("true_reward", reward))
         self.steps += 1
         self.length += 1
@@ -179,8 +192,53 @@ class EnvStepper:
             self._return = 0.0
             if self.log is not None and not self.log.end_episode(**(self.extras() if self.extras else {})):
                 self.stopped = True
+            self._reset, self._actions = {"rng": env_rng_state(self.env)}, []
             self.obs, _ = self.env.reset()
             self.length = 0
         else:
             self.obs = next_obs
         return next_obs, float(reward), bool(terminated), ended
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stepper as a checkpoint state: counters, returns, the stop flag, the current observation and
+        the current episode's reset and actions (the env's state, to replay). The log is its owner's to save."""
+        return {"steps": self.steps, "length": self.length, "stopped": self.stopped, "return": self._return,
+                "episode_returns": np.asarray(self.episode_returns, dtype=np.float64), "reset": self._reset,
+                "actions": np.asarray(self._actions), "obs": np.asarray(self.obs)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues from a :meth:`state_dict`: replays the episode in progress on the env (not through the
+        log), then restores the counters. ValueError if the env does not come back to the saved observation."""
+        actions = [env_action(a, self.env.action_space) for a in state["actions"]]
+        self.obs = replay_episode(self.env, state["reset"], actions, state["obs"])
+        self._reset, self._actions = state["reset"], actions
+        self.steps, self.length, self.stopped = int(state["steps"]), int(state["length"]), bool(state["stopped"])
+        self._return = float(state["return"])
+        self.episode_returns = [float(r) for r in np.asarray(state["episode_returns"], dtype=np.float64)]
+
+
+def env_rng_state(env: gymnasium.Env) -> dict[str, Any]:
+    """The state of the env's own RNG (``env.unwrapped.np_random``), as its next unseeded reset will find it."""
+    return env.unwrapped.np_random.bit_generator.state
+
+
+def replay_episode(env: gymnasium.Env, reset: dict[str, Any], actions: Sequence[Any], obs: Any) -> Any:
+    """Brings ``env`` back to a state in the middle of an episode and returns that state's observation.
+
+    ``reset`` says how the episode began: ``{"seed": s}`` (``env.reset(seed=s)``) or ``{"rng": state}``
+    (the env's RNG put in the :func:`env_rng_state` taken just before an unseeded ``env.reset()``);
+    then ``env.step`` takes ``actions`` (env form) in turn. This is the saved state when the env is a
+    function of its RNG and of the actions since its reset; ``obs``, the observation saved with
+    them, checks it (ValueError if the replay ends elsewhere).
+    """
+    if "seed" in reset:
+        current, _ = env.reset(seed=int(reset["seed"]))
+    else:
+        env.unwrapped.np_random.bit_generator.state = reset["rng"]
+        current, _ = env.reset()
+    for action in actions:
+        current, *_ = env.step(action)
+    if not np.array_equal(np.asarray(current), np.asarray(obs)):
+        raise ValueError("the env did not come back to the saved observation: the env is not deterministic given "
+                         "its seed and actions; it cannot resume mid-episode")
+    return current

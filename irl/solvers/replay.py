@@ -14,7 +14,7 @@ limit is an ordinary step whose value bootstraps from ``next_obs``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -131,6 +131,25 @@ class ReplayBuffer:
         """Returns the column views of ``rows`` ``(B, width)`` as a TransitionBatch."""
         return TransitionBatch(rows[:, : self.obs_dim], rows[:, self._act], rows[:, self._rew],
                                rows[:, self._next], rows[:, self._term])
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stored transitions as a checkpoint state: the filled rows ``(size, width)`` (a copy), the
+        size and the next row to write. The batch generator is its owner's to save."""
+        return {"rows": self._host[: self.size].copy(), "size": self.size, "next_row": self._next_row}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Puts back the rows of :meth:`state_dict` (into a buffer of the same capacity and width)."""
+        rows = np.asarray(state["rows"], dtype=np.float32)
+        size, next_row = int(state["size"]), int(state["next_row"])
+        if rows.shape != (size, self.width) or size > self.capacity or not 0 <= next_row < self.capacity:
+            raise ValueError(f"replay state of {rows.shape} rows (size {size}, next row {next_row}) does not fit a "
+                             f"buffer of capacity {self.capacity} and width {self.width}")
+        self._host[:size] = rows
+        self._host[size:] = 0.0
+        self.size, self._next_row = size, next_row
+        if self.staged:
+            self.data.copy_(self._staging)
+        self._unsynced = 0
 
     def stored(self) -> TransitionBatch:
         """Returns every stored transition (views, in storage order), e.g. for inspection or tests."""

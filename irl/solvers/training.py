@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from irl._progress import progress as progress_reporter
+from irl.checkpoint import Checkpoint, global_rng_state, set_global_rng_state
 from irl.solvers.policies import evaluate_policy
 
 __all__ = ["EpisodeLog", "TrainResult", "resolve_config", "run_generator", "torch_threads"]
@@ -95,6 +96,22 @@ class EpisodeLog:
         self.bar = progress_reporter(total_steps, desc, enabled=progress, unit="steps")
         self.start = time.perf_counter()
 
+    def state_dict(self) -> dict[str, Any]:
+        """The log as a checkpoint state: the curve so far, the step count, the current episode's partial
+        return and length, and the seconds elapsed (so that a resumed log's ``seconds`` continue)."""
+        return {"curve": [dict(record) for record in self.curve], "steps": self.steps, "return": self._return,
+                "length": self._length, "seconds": time.perf_counter() - self.start}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues from a :meth:`state_dict`: the curve (the same list object, refilled), the counters, the
+        clock and the progress report (advanced to the restored step count)."""
+        self.curve[:] = [dict(record) for record in state["curve"]]
+        advance = int(state["steps"]) - self.steps
+        self.steps, self._return, self._length = int(state["steps"]), float(state["return"]), int(state["length"])
+        self.start = time.perf_counter() - float(state["seconds"])
+        if advance > 0 and not self.bar.disable:
+            self.bar.update(advance)
+
     def step(self, true_reward: float) -> None:
         self.steps += 1
         self._return += true_reward
@@ -133,14 +150,35 @@ class EpisodeLog:
 
 
 def run_generator(agent: Any, *, total_steps: int, chunk: int, reward_fn: Any, log: EpisodeLog,
-                  eval_episodes: int, seed: int, info: dict[str, Any] | None = None) -> TrainResult:
+                  eval_episodes: int, seed: int, info: dict[str, Any] | None = None,
+                  checkpoint: Checkpoint | None = None, per_episode: bool = True) -> TrainResult:
     """Trains a generator on a fixed reward: ``collect(chunk)`` then ``update(reward_fn)`` until
     ``total_steps`` env steps are taken or the callback stops it (then the last chunk is not learned
-    from, so the policy returned is the one that earned the last episode)."""
+    from, so the policy returned is the one that earned the last episode).
+
+    ``checkpoint`` (:mod:`irl.checkpoint`): resume from its restored state, and save the state
+    ``{"agent", "log", "iteration", "global_rng"}`` after the update that follows each iteration:
+    a finished training episode (``per_episode``; the iteration count is the curve's length; with
+    ``chunk`` 1 the state is saved at the episode's end), or else one collect and update.
+    """
+    iteration = 0
+    restored = checkpoint.restored if checkpoint is not None else None
+    if restored is not None:
+        agent.load_state_dict(restored["agent"])
+        log.load_state_dict(restored["log"])
+        set_global_rng_state(restored["global_rng"])
+        iteration = int(restored["iteration"])
     while agent.steps < total_steps and not agent.stopped:
         agent.collect(min(chunk, total_steps - agent.steps))
-        if not agent.stopped:
-            agent.update(reward_fn)
+        if agent.stopped:
+            break
+        agent.update(reward_fn)
+        if per_episode and len(log.curve) == iteration:
+            continue
+        iteration = len(log.curve) if per_episode else iteration + 1
+        if checkpoint is not None and checkpoint.due(iteration):
+            checkpoint.save(iteration, {"agent": agent.state_dict(), "log": log.state_dict(), "iteration": iteration,
+                                        "global_rng": global_rng_state()})
     return log.finish(agent.export_policy(), agent.env, eval_episodes, seed, info={"agent": agent, **(info or {})})
 
 

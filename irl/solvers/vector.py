@@ -70,12 +70,18 @@ class VectorEnvStepper:
 
     ``obs`` holds the current observation of every copy ``(n_envs, *obs_shape)``; ``steps`` counts
     env steps over all copies; ``stopped`` turns True when the log's callback asks to stop.
+
+    A checkpoint (:meth:`state_dict`) holds the counters and the finished episodes' returns, not the
+    copies' episodes in progress: :meth:`load_state_dict` starts every copy on a fresh episode, seeded
+    from ``seed`` and the restored step count. A resumed run is therefore not bit-identical to an
+    uninterrupted one: the partial episodes at the checkpoint are dropped (their steps still count
+    in ``steps``, their returns are never logged) and the episodes after it differ.
     """
 
     def __init__(self, env: gymnasium.Env, n_envs: int, seed: int, mode: str = "sync",
                  max_episode_steps: int | None = None, log: Any = None,
                  extras: Callable[[], dict[str, Any]] | None = None) -> None:
-        self.n_envs, self.log, self.extras = int(n_envs), log, extras
+        self.n_envs, self.seed, self.log, self.extras = int(n_envs), int(seed), log, extras
         self.envs = make_vector_env(env, self.n_envs, mode, max_episode_steps)
         self.discrete_actions = isinstance(env.action_space, spaces.Discrete)
         self.act_shape = env.action_space.shape
@@ -114,6 +120,22 @@ class VectorEnvStepper:
             self._returns[i], self._lengths[i] = 0.0, 0
         self.obs = obs
         return next_obs, reward, np.asarray(terminated, dtype=bool), ended
+
+    def state_dict(self) -> dict[str, Any]:
+        """The stepper as a checkpoint state: the step count, the stop flag and the finished episodes' returns
+        (the episodes in progress are not kept; see the class docstring)."""
+        return {"steps": self.steps, "stopped": self.stopped,
+                "episode_returns": np.asarray(self.episode_returns, dtype=np.float64)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues from a :meth:`state_dict` with every copy on a fresh episode, copy ``i`` reset with the
+        ``i``-th seed that ``SeedSequence([seed, steps])`` gives (the same seeds at each resume from it)."""
+        self.steps, self.stopped = int(state["steps"]), bool(state["stopped"])
+        self.episode_returns = [float(r) for r in np.asarray(state["episode_returns"], dtype=np.float64)]
+        seeds = np.random.SeedSequence([self.seed % 2**64, self.steps]).generate_state(self.n_envs)
+        self.obs, _ = self.envs.reset(seed=[int(s) for s in seeds])
+        self._returns[:] = 0.0
+        self._lengths[:] = 0
 
     def close(self) -> None:
         """Closes the copies (the worker processes of "async")."""

@@ -29,6 +29,7 @@ The recovered reward (``result.reward_model``) is AIRL's ``g``; GAIL's is its di
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 import time
@@ -41,6 +42,7 @@ import torch
 from gymnasium import spaces
 
 from irl._checks import NonFiniteError
+from irl.checkpoint import Checkpoint, global_rng_state, rng_state, set_global_rng_state, set_rng_state
 from irl.inverse.adversarial.discriminators import AIRLDiscriminator, GAILDiscriminator, to_model
 from irl.inverse.adversarial.losses import discriminator_accuracy, discriminator_loss, gradient_penalty
 from irl.inverse.adversarial.rewards import GAIL_REWARDS, airl_policy_reward, gail_reward
@@ -53,6 +55,8 @@ from irl.inverse.sampling import (
     fit_on_env,
     make_generator,
     positive_widths,
+    transitions_from_state,
+    transitions_state,
 )
 from irl.solvers.agent import Transitions
 from irl.solvers.cloning import clone_behavior
@@ -202,7 +206,8 @@ class DiscriminatorReward:
 
 
 def fit(task: EnvTask, demos: Any, *, config: AdversarialConfig | None = None,
-        callback: Callable[[dict[str, Any]], Any] | None = None) -> AdversarialResult:
+        callback: Callable[[dict[str, Any]], Any] | None = None,
+        checkpoint: Checkpoint | None = None) -> AdversarialResult:
     """Fits GAIL or AIRL (``config.method``) to ``demos`` on the env of ``task``; see the module docstring.
 
     Args:
@@ -212,13 +217,16 @@ def fit(task: EnvTask, demos: Any, *, config: AdversarialConfig | None = None,
         callback: called with one log entry per round: ``iteration``, ``env_steps``, ``disc_loss``,
             ``disc_accuracy``, ``mean_return`` (the env's reward over the episodes the round
             finished, None if none), ``seconds``.
+        checkpoint: saves the whole state at the end of a round when due (:mod:`irl.checkpoint`), one
+            iteration per round; a run given one with a ``restored`` state resumes from it.
     """
     cfg = config or AdversarialConfig()
-    return fit_on_env(task, cfg.method, cfg.cpu_threads, lambda env, start: _fit(env, demos, cfg, callback, start))
+    return fit_on_env(task, cfg.method, cfg.cpu_threads,
+                      lambda env, start: _fit(env, demos, cfg, callback, start, checkpoint))
 
 
 def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[str, Any]], Any] | None,
-         start: float) -> AdversarialResult:
+         start: float, checkpoint: Checkpoint | None) -> AdversarialResult:
     rng = np.random.default_rng(cfg.seed)
     penalty_draws = torch.Generator().manual_seed(cfg.seed)
     state = {"accuracy": float("nan")}
@@ -230,7 +238,8 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
     optimizer = torch.optim.Adam([{"params": rest}, {"params": absorbing, "lr": cfg.absorbing_lr}], lr=cfg.disc_lr)
     bounds = _bounds(env.action_space)
     expert = Transitions.from_demos(demos)
-    if cfg.bc_warmstart_steps:
+    restored = checkpoint.restored if checkpoint is not None else None
+    if cfg.bc_warmstart_steps and restored is None:  # a resumed generator holds its warm start already
         _warm_start(agent, expert, cfg, rng)
     if cfg.demos_in_buffer and cfg.generator == "sac":
         agent.add_demos(dataclasses.replace(expert, env_rewards=np.full(len(expert), np.nan)))
@@ -238,6 +247,9 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
     average = TailAverage(discriminator.reward_model, cfg.max_iters, cfg.average_from)
     window: Transitions | None = None
     log: list[dict[str, Any]] = []
+    if restored is not None:
+        window = _restore(restored, rng, penalty_draws, state, discriminator, optimizer, average, log, episodes, agent)
+        start = time.perf_counter() - float(restored["seconds"])  # the clock goes on
     while agent.steps < cfg.steps and not agent.stopped:
         episodes_before = len(episodes.curve)
         fresh = agent.collect(min(cfg.round_steps, cfg.steps - agent.steps))
@@ -264,6 +276,14 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
         log.append(entry)
         if callback is not None:
             callback(entry)
+        if checkpoint is not None and checkpoint.due(len(log)):
+            checkpoint.save(len(log), {
+                "seconds": time.perf_counter() - start, "rng": rng_state(rng),
+                "penalty_draws": rng_state(penalty_draws), "global_rng": global_rng_state(),
+                "accuracy": state["accuracy"], "discriminator": discriminator.state_dict(),
+                "optimizer": optimizer.state_dict(), "average": average.state_dict(),
+                "window": transitions_state(window), "log": log, "episodes": episodes.state_dict(),
+                "agent": agent.state_dict()})
     reward_model = average.result(discriminator.reward_model)
     if cfg.method == "airl":
         label = "AIRL g(s), the reward without shaping" if cfg.state_only else "AIRL g(s, a), the reward without shaping"
@@ -274,6 +294,24 @@ def _fit(env: Any, demos: Any, cfg: AdversarialConfig, callback: Callable[[dict[
         seconds=time.perf_counter() - start, stop_reason="max_steps",
         stop_message=f"ran its {agent.steps} env steps (adversarial training has no convergence test)",
         config=cfg, curve=episodes.curve, reward_label=label, discriminator=discriminator, generator=agent)
+
+
+def _restore(saved: dict[str, Any], rng: np.random.Generator, penalty_draws: torch.Generator,
+             state: dict[str, float], discriminator: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             average: TailAverage, log: list[dict[str, Any]], episodes: EpisodeLog, agent: Any) -> Transitions:
+    """Loads a checkpoint's state (see the ``save`` in :func:`_fit`) into the fit's objects and returns the
+    generator's window of recent transitions."""
+    discriminator.load_state_dict(saved["discriminator"])
+    optimizer.load_state_dict(copy.deepcopy(saved["optimizer"]))  # Adam would update the given tensors in place
+    average.load_state_dict(saved["average"])
+    agent.load_state_dict(saved["agent"])
+    episodes.load_state_dict(saved["episodes"])
+    log.extend(saved["log"])
+    state["accuracy"] = float(saved["accuracy"])
+    set_rng_state(rng, saved["rng"])
+    set_rng_state(penalty_draws, saved["penalty_draws"])
+    set_global_rng_state(saved["global_rng"])
+    return transitions_from_state(saved["window"])
 
 
 def _generator(env: Any, cfg: AdversarialConfig, log: EpisodeLog, state: dict[str, float]) -> Any:

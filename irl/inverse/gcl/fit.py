@@ -41,6 +41,7 @@ import numpy as np
 import torch
 
 from irl._checks import NonFiniteError
+from irl.checkpoint import Checkpoint, global_rng_state, rng_state, set_global_rng_state, set_rng_state
 from irl.inverse.adversarial.discriminators import reward_net, to_model
 from irl.inverse.adversarial.losses import discriminator_loss
 from irl.inverse.adversarial.rewards import airl_logit
@@ -59,6 +60,8 @@ from irl.inverse.sampling import (
     fit_on_env,
     make_generator,
     positive_widths,
+    transitions_from_state,
+    transitions_state,
 )
 from irl.rewards import RewardFn
 from irl.solvers.agent import Transitions
@@ -167,19 +170,22 @@ class _Batch:
 
 
 def fit(task: EnvTask, demos: Any, *, config: GCLConfig | None = None,
-        callback: Callable[[dict[str, Any]], Any] | None = None) -> GCLResult:
+        callback: Callable[[dict[str, Any]], Any] | None = None, checkpoint: Checkpoint | None = None) -> GCLResult:
     """Fits GCL or GAN-GCL (``config.method``) to ``demos`` on the env of ``task``; see the module docstring.
 
     ``callback`` gets one entry per round: ``iteration``, ``env_steps``, ``loss``, ``ess`` (effective
     sample size of the last step's weights, "gcl"), ``mean_return`` (the env's reward over the
-    episodes the round finished, None if none), ``seconds``.
+    episodes the round finished, None if none), ``seconds``. ``checkpoint`` saves the whole state at the
+    end of a round when due (:mod:`irl.checkpoint`), one iteration per round; given one with a
+    ``restored`` state, the fit resumes from it.
     """
     cfg = config or GCLConfig()
-    return fit_on_env(task, cfg.method, cfg.cpu_threads, lambda env, start: _fit(env, demos, cfg, callback, start))
+    return fit_on_env(task, cfg.method, cfg.cpu_threads,
+                      lambda env, start: _fit(env, demos, cfg, callback, start, checkpoint))
 
 
 def _fit(env: Any, demos: Any, cfg: GCLConfig, callback: Callable[[dict[str, Any]], Any] | None,
-         start: float) -> GCLResult:
+         start: float, checkpoint: Checkpoint | None) -> GCLResult:
     rng = np.random.default_rng(cfg.seed)
     episodes = EpisodeLog(None, None, False, desc=cfg.method)
     agent = make_generator(env, cfg.generator, steps=cfg.steps, round_steps=cfg.round_steps,
@@ -194,14 +200,19 @@ def _fit(env: Any, demos: Any, cfg: GCLConfig, callback: Callable[[dict[str, Any
     expert = _segments(_trajectories(demo_steps, complete_only=False), cfg.segment_steps)
     if not expert:
         raise ValueError("the demos hold no episode")
+    restored = checkpoint.restored if checkpoint is not None else None
     demo_density = None
-    if cfg.method == "gcl" and cfg.demos_in_background:
-        demo_density = _demo_density(agent, demo_steps, cfg, rng)
+    if cfg.method == "gcl" and cfg.demos_in_background:  # a resumed run loads the fitted density instead
+        demo_density = _demo_density(agent, demo_steps, cfg, None if restored is not None else rng)
     average = TailAverage(reward, cfg.max_iters, cfg.average_from)
     random_steps = int(getattr(agent.config, "learning_starts", 0))
     pool: list[tuple[list[Transitions], torch.nn.Module]] = []  # per round: its episodes, its policy
     log: list[dict[str, Any]] = []
     first_is_start = [True] * agent.n_envs  # each env's first step of the round begins an episode
+    if restored is not None:
+        pool, first_is_start = _restore(restored, rng, reward, log_z, optimizer, demo_density, average, log,
+                                        episodes, agent)
+        start = time.perf_counter() - float(restored["seconds"])  # the clock goes on
     while agent.steps < cfg.steps and not agent.stopped:
         before, episodes_before = agent.steps, len(episodes.curve)
         policy = copy.deepcopy(agent.export_policy()).requires_grad_(False)  # the policy that draws this round
@@ -231,12 +242,50 @@ def _fit(env: Any, demos: Any, cfg: GCLConfig, callback: Callable[[dict[str, Any
         log.append(entry)
         if callback is not None:
             callback(entry)
+        if checkpoint is not None and checkpoint.due(len(log)):
+            checkpoint.save(len(log), {
+                "seconds": time.perf_counter() - start, "rng": rng_state(rng), "global_rng": global_rng_state(),
+                "reward": reward.state_dict(), "log_z": log_z.detach(), "optimizer": optimizer.state_dict(),
+                "demo_density": None if demo_density is None else demo_density.state_dict(),
+                "average": average.state_dict(), "first_is_start": first_is_start, "log": log,
+                "pool": [{"trajectories": [transitions_state(t) for t in drawn], "policy": policy.state_dict()}
+                         for drawn, policy in pool],
+                "episodes": episodes.state_dict(), "agent": agent.state_dict()})
     label = "GCL r(s)" if cfg.state_only else "GCL r(s, a)"
     return GCLResult(
         reward_model=average.result(reward), policy=agent.export_policy(), log=log, converged=False,
         iterations=len(log), seconds=time.perf_counter() - start, stop_reason="max_steps",
         stop_message=f"ran its {agent.steps} env steps (guided cost learning has no convergence test)",
         config=cfg, curve=episodes.curve, reward_label=f"{label}, the MaxEnt reward ({cfg.method})", generator=agent)
+
+
+def _restore(saved: dict[str, Any], rng: np.random.Generator, reward: torch.nn.Module, log_z: torch.Tensor,
+             optimizer: torch.optim.Optimizer, demo_density: torch.nn.Module | None, average: TailAverage,
+             log: list[dict[str, Any]], episodes: EpisodeLog, agent: Any
+             ) -> tuple[list[tuple[list[Transitions], torch.nn.Module]], list[bool]]:
+    """Loads a checkpoint's state (see the ``save`` in :func:`_fit`) into the fit's objects; returns the
+    background pool and whether each env's next step begins an episode (with several envs, not bit-identical
+    to the uninterrupted run: their episodes in progress are not resumed)."""
+    reward.load_state_dict(saved["reward"])
+    with torch.no_grad():
+        log_z.copy_(saved["log_z"])
+    optimizer.load_state_dict(copy.deepcopy(saved["optimizer"]))  # Adam would update the given tensors in place
+    if demo_density is not None:
+        demo_density.load_state_dict(saved["demo_density"])
+    average.load_state_dict(saved["average"])
+    agent.load_state_dict(saved["agent"])
+    episodes.load_state_dict(saved["episodes"])
+    log.extend(saved["log"])
+    pool = []
+    for part in saved["pool"]:
+        policy = copy.deepcopy(agent.export_policy()).requires_grad_(False)
+        policy.load_state_dict(part["policy"])
+        pool.append(([transitions_from_state(t) for t in part["trajectories"]], policy))
+    set_rng_state(rng, saved["rng"])
+    set_global_rng_state(saved["global_rng"])
+    if agent.n_envs > 1:  # a resumed vector stepper starts every copy on a fresh episode (PGAgent.load_state_dict)
+        return pool, [True] * agent.n_envs
+    return pool, [bool(x) for x in saved["first_is_start"]]
 
 
 def _trajectories(tr: Transitions, *, complete_only: bool, first_is_start: bool = True) -> list[Transitions]:
@@ -289,11 +338,15 @@ def _fused_log_q(batch: _Batch, policies: list[torch.nn.Module], like: torch.Ten
         return fused_log_density(per_policy, alpha).to(like.dtype)
 
 
-def _demo_density(agent: Any, expert: Transitions, cfg: GCLConfig, rng: np.random.Generator) -> torch.nn.Module:
-    """A copy of the generator's policy fitted to the demos by behaviour cloning: the demos' density."""
+def _demo_density(agent: Any, expert: Transitions, cfg: GCLConfig, rng: np.random.Generator | None
+                  ) -> torch.nn.Module:
+    """A copy of the generator's policy fitted to the demos by behaviour cloning: the demos' density
+    (None for ``rng``: not fitted, for a resumed run to load its weights into)."""
     from irl.solvers.policy_gradient.demos import actor_parameters
 
     policy = copy.deepcopy(agent.export_policy())  # PG exports its live policy: clone a copy
+    if rng is None:
+        return policy.requires_grad_(False)
     params = actor_parameters(policy) if cfg.generator == "pg" else None
     clone_behavior(policy, expert.observations, cloning_actions(cfg.generator, agent.env.action_space, expert.actions),
                    steps=cfg.bc_steps, rng=rng, params=params, validation_fraction=0.0)

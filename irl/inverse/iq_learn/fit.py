@@ -9,6 +9,9 @@ gradient is taken through ``V(s')`` too. With Box actions the actor then takes o
 actor loss ``E_s[α log π(ã|s) − min_k Q_k(s, ã)]`` over the same states (:func:`irl.solvers.sac.actor_loss`).
 Online, the policy acts in the env (a Boltzmann draw, or an actor draw) and one env step precedes each
 ``updates_per_step`` gradient steps once ``learning_starts`` steps are stored.
+
+A fit can resume from a :class:`irl.checkpoint.Checkpoint`; one iteration is one step of the loop (a gradient
+step offline, an env step and its gradient steps online).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import torch
 from gymnasium import spaces
 
 from irl._checks import NonFiniteError
+from irl.checkpoint import Checkpoint, rng_state, set_rng_state
 from irl.data import Demos, check_in_space
 from irl.inverse.common import EnvTask, InverseResult
 from irl.inverse.iq_learn.config import IQLearnConfig
@@ -66,7 +70,8 @@ class _Batch(NamedTuple):
 
 
 def fit(task: EnvTask, demos: Demos, *, config: IQLearnConfig | None = None,
-        callback: Callable[[dict[str, Any]], Any] | None = None) -> IQLearnResult:
+        callback: Callable[[dict[str, Any]], Any] | None = None, checkpoint: Checkpoint | None = None
+        ) -> IQLearnResult:
     """Returns the soft Q-function IQ-Learn fits to ``demos`` on ``task``'s env, as policy and reward.
 
     Args:
@@ -78,15 +83,19 @@ def fit(task: EnvTask, demos: Demos, *, config: IQLearnConfig | None = None,
             ``loss``, ``q_demo``, ``v_demo`` and ``reward_demo`` (means over the demo minibatches), ``chi2``;
             Box actions add ``actor_loss``; online adds ``env_steps``, ``updates``, ``reward_policy`` and
             ``mean_return`` (the env's reward over the episodes finished since the last entry; None if none).
+        checkpoint: resume from its restored state, and save the state at the end of a step when due
+            (:mod:`irl.checkpoint`): the networks, the optimisers, the draws, the sums since the last entry, the
+            log; online also the env's episode, the episode log and the replay buffer.
 
     Raises ``NonFiniteError`` when the loss becomes NaN or infinite.
     """
     cfg = IQLearnConfig() if config is None else config
-    return fit_on_env(task, "iq-learn", cfg.cpu_threads, lambda env, start: _fit(env, demos, cfg, callback, start))
+    return fit_on_env(task, "iq-learn", cfg.cpu_threads,
+                      lambda env, start: _fit(env, demos, cfg, callback, start, checkpoint))
 
 
 def _fit(env: Any, demos: Demos, cfg: IQLearnConfig, callback: Callable[[dict[str, Any]], Any] | None,
-         start: float) -> IQLearnResult:
+         start: float, checkpoint: Checkpoint | None = None) -> IQLearnResult:
     observation, action = space_spec(env.observation_space), space_spec(env.action_space, bounds=True)
     for key, space in (("observations", env.observation_space), ("next_observations", env.observation_space),
                        ("actions", env.action_space)):
@@ -113,8 +122,22 @@ def _fit(env: Any, demos: Demos, cfg: IQLearnConfig, callback: Callable[[dict[st
     keys = ["loss", "chi2", "q_demo", "v_demo", "reward_demo"] + (["reward_policy"] if cfg.online else []) \
         + (["actor_loss"] if box else [])
     sums: dict[str, float] = {}
-    updates = finished = 0
-    for step in range(1, cfg.steps + 1):
+    updates = finished = done = 0
+    modules = {"model": model, "target": target, "optimizer": optimizer, "actor_optimizer": actor_optimizer,
+               "stepper": stepper, "episodes": episodes, "buffer": buffer}
+    restored = checkpoint.restored if checkpoint is not None else None
+    if restored is not None:
+        for name, module in modules.items():
+            if module is not None:
+                module.load_state_dict(restored[name])
+        set_rng_state(draws, restored["draws"])
+        if buffer is not None:
+            set_rng_state(buffer.generator, restored["buffer_draws"])
+        done, sums, updates, finished = restored["step"], dict(restored["sums"]), restored["updates"], \
+            restored["finished"]
+        log = [dict(entry) for entry in restored["log"]]
+        start = time.perf_counter() - restored["seconds"]
+    for step in range(done + 1, cfg.steps + 1):
         if cfg.online:
             _act_and_store(model, stepper, buffer, draws, box)
             n_updates = cfg.updates_per_step if len(buffer) >= max(cfg.learning_starts, 1) else 0
@@ -140,6 +163,12 @@ def _fit(env: Any, demos: Demos, cfg: IQLearnConfig, callback: Callable[[dict[st
             log.append(entry)
             if callback is not None:
                 callback(entry)
+        if checkpoint is not None and checkpoint.due(step):
+            checkpoint.save(step, {
+                **{name: module.state_dict() for name, module in modules.items() if module is not None},
+                "draws": rng_state(draws), "step": step, "sums": sums, "updates": updates, "finished": finished,
+                "log": log, "seconds": time.perf_counter() - start,
+                **({"buffer_draws": rng_state(buffer.generator)} if buffer is not None else {})})
 
     reward_model = copy.deepcopy(model).cpu().requires_grad_(False)
     what = (f"{cfg.steps} env steps ({updates} gradient steps)" if cfg.online else f"{updates} gradient steps")

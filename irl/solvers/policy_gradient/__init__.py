@@ -34,6 +34,7 @@ from typing import Any
 
 import gymnasium
 
+from irl.checkpoint import Checkpoint
 from irl.rewards.seam import RewardFn
 from irl.solvers.agent import Transitions
 from irl.solvers.policies import make_env
@@ -51,13 +52,16 @@ __all__ = ["ActorCriticPolicy", "DemoBatch", "PGAgent", "PGConfig", "behavior_cl
 
 def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_model: Any = None,
           demos: Any = None, seed: int = 0, callback: Callable[[dict], Any] | None = None,
-          progress: bool = False, **overrides: Any) -> TrainResult:
+          progress: bool = False, checkpoint: Checkpoint | None = None, **overrides: Any) -> TrainResult:
     """Returns a policy trained by entropy-regularised actor-critic with the demo terms the config turns on.
 
     See :mod:`irl.solvers.training` for the shared arguments. ``demos`` (an ``irl.data.Demos``)
     is needed by any demo term; term (a) also needs demo rewards: the reward model's, or
     ``demos.rewards`` when there is no model. Curve records add ``update`` (updates so far).
     ``result.info`` holds ``bc_losses`` (warm start), ``updates`` and ``agent`` (its env copies closed).
+    ``checkpoint`` resumes from its restored state and saves the state after each rollout's update
+    when due (an iteration is a rollout); a resumed run ends bit-identical on the CPU with one env,
+    not with ``n_envs`` > 1 (the copies' episodes in progress restart: :class:`irl.solvers.vector.VectorEnvStepper`).
     """
     config = resolve_config(PGConfig, config, overrides)
     if config.uses_demos and demos is None:
@@ -72,7 +76,8 @@ def train(env: gymnasium.Env | str, *, config: PGConfig | None = None, reward_mo
         if config.uses_demos:
             agent.add_demos(Transitions.from_demos(demos))
         result = run_generator(agent, total_steps=config.total_steps, chunk=config.rollout_steps,
-                               reward_fn=reward_fn, log=log, eval_episodes=config.eval_episodes, seed=seed)
+                               reward_fn=reward_fn, log=log, eval_episodes=config.eval_episodes, seed=seed,
+                               checkpoint=checkpoint, per_episode=False)
     finally:
         agent.close()
     result.info.update(agent.info, updates=agent.updates)

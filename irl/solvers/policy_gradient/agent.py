@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import math
+from dataclasses import fields
 from typing import Any
 
 import gymnasium
@@ -21,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from irl.checkpoint import rng_state, set_rng_state
 from irl.solvers.agent import EnvStepper, RewardFunction, SteppingAgent, Transitions
 from irl.solvers.policy_gradient.config import PGConfig
 from irl.solvers.policy_gradient.demos import DemoBatch, behavior_clone
@@ -186,6 +188,33 @@ class PGAgent(SteppingAgent):
                 self.optimizer.step()
         self.updates += 1
         return {"update": self.updates}
+
+    # -- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The agent as a checkpoint state: the policy's weights, the optimiser, the update count, the RNGs,
+        the last rollout and the env stepper (not the episode log, which its owner saves; nor the demos and
+        the behaviour model, which ``add_demos`` rebuilds); tensors are copies."""
+        roll = self.rollout
+        return {"policy": {k: v.clone() for k, v in self.policy.state_dict().items()},
+                "optimizer": copy.deepcopy(self.optimizer.state_dict()), "updates": self.updates,
+                "rng": rng_state(self.rng), "generator": rng_state(self.policy.generator),
+                "rollout": None if roll is None else {f.name: getattr(roll, f.name) for f in fields(roll)},
+                "entropies": self._entropies, "chain_ends": self._chain_ends, "stepper": self.stepper.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues from a :meth:`state_dict` of an agent built the same way (and given the same demos). One
+        env: its episode in progress is replayed; ``n_envs`` > 1: every copy starts a fresh episode
+        (:class:`irl.solvers.vector.VectorEnvStepper`), so that resume is not bit-identical."""
+        self.policy.load_state_dict(state["policy"])
+        self.optimizer.load_state_dict(copy.deepcopy(state["optimizer"]))  # Adam would step the given tensors
+        self.updates = int(state["updates"])
+        set_rng_state(self.rng, state["rng"])
+        set_rng_state(self.policy.generator, state["generator"])
+        roll = state["rollout"]
+        self.rollout = None if roll is None else Transitions(**roll)
+        self._entropies = np.asarray(state["entropies"], dtype=np.float32)
+        self._chain_ends = np.asarray(state["chain_ends"], dtype=bool)
+        self.stepper.load_state_dict(state["stepper"])
 
     def export_policy(self) -> ActorCriticPolicy:
         """The policy itself (its weights change with further updates)."""

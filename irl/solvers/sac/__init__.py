@@ -15,6 +15,7 @@ from typing import Any
 import gymnasium
 import torch
 
+from irl.checkpoint import Checkpoint
 from irl.rewards.seam import RewardFn
 from irl.solvers.agent import Transitions
 from irl.solvers.policies import make_env
@@ -56,7 +57,7 @@ __all__ = [
 def train(env: gymnasium.Env | str, *, config: SACConfig | None = None,
           reward_model: Callable[..., torch.Tensor] | None = None, demos: Any = None, seed: int = 0,
           callback: Callable[[dict[str, Any]], Any] | None = None, progress: bool = False,
-          **overrides: Any) -> TrainResult:
+          checkpoint: Checkpoint | None = None, **overrides: Any) -> TrainResult:
     """Trains SAC on ``env`` for ``total_steps`` env steps and returns the policy, curve and evaluation.
 
     Args:
@@ -68,6 +69,8 @@ def train(env: gymnasium.Env | str, *, config: SACConfig | None = None,
         seed: seeds the env resets, the weights, the exploration and the batches.
         callback: called with each finished episode's curve record; returning False stops.
         progress: report progress on stderr.
+        checkpoint: resume from its restored state and save the state after each finished episode when
+            due (:func:`irl.solvers.training.run_generator`); a resumed run ends bit-identical on the CPU.
 
     ``result.info["agent"]`` is the :class:`SACAgent` (critics, buffer) after training.
     """
@@ -84,4 +87,4 @@ def train(env: gymnasium.Env | str, *, config: SACConfig | None = None,
         if demos is not None:
             agent.add_demos(Transitions.from_demos(demos))
         return run_generator(agent, total_steps=config.total_steps, chunk=1, reward_fn=reward_fn, log=log,
-                             eval_episodes=config.eval_episodes, seed=seed)
+                             eval_episodes=config.eval_episodes, seed=seed, checkpoint=checkpoint)

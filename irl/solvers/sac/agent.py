@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from gymnasium import spaces
 
+from irl.checkpoint import rng_state, set_rng_state
 from irl.solvers.agent import EnvStepper, RewardFunction, SteppingAgent, Transitions
 from irl.solvers.replay import ReplayBuffer, TransitionBatch
 from irl.solvers.sac.config import SACConfig
@@ -383,6 +384,34 @@ class SACAgent(SteppingAgent):
         adam_step(self._flat, self._flat_grad, self._exp_avg, self._exp_avg_sq, step=self.updates, lr=self._lr)
         self._target_flat.lerp_(self._critic_flat, self.config.tau)
         self.last_losses = (loss_critic.detach(), loss_actor.detach(), self.log_alpha.detach())
+
+    # -- checkpoints
+    def state_dict(self) -> dict[str, Any]:
+        """The agent as a checkpoint state: the flat parameters and Adam moments, the target critics,
+        ``log α``, the counters, the RNGs, the replay buffer and the env stepper (not the episode log,
+        which its owner saves); tensors are copies."""
+        return {"flat": self._flat.clone(), "exp_avg": self._exp_avg.clone(), "exp_avg_sq": self._exp_avg_sq.clone(),
+                "target_flat": self._target_flat.clone(), "log_alpha": self.log_alpha.detach().clone(),
+                "updates": self.updates, "pending": self.pending, "generator": rng_state(self.generator),
+                "rng": rng_state(self.rng), "buffer": self.buffer.state_dict(), "stepper": self.stepper.state_dict(),
+                "demos_without_rewards": self.demos_without_rewards,
+                "last_losses": None if self.last_losses is None else list(self.last_losses)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Continues from a :meth:`state_dict` of an agent built the same way. Tensors are copied in place,
+        so every parameter stays a view of the flat tensors; the stepper replays its episode in progress."""
+        with torch.no_grad():
+            for name in ("_flat", "_exp_avg", "_exp_avg_sq", "_target_flat"):
+                getattr(self, name).copy_(state[name.lstrip("_")])
+            self.log_alpha.copy_(state["log_alpha"])
+        self.updates, self.pending = int(state["updates"]), int(state["pending"])
+        set_rng_state(self.generator, state["generator"])
+        set_rng_state(self.rng, state["rng"])
+        self.buffer.load_state_dict(state["buffer"])
+        self.stepper.load_state_dict(state["stepper"])
+        self.demos_without_rewards = bool(state["demos_without_rewards"])
+        losses = state["last_losses"]
+        self.last_losses = None if losses is None else tuple(t.to(self.device) for t in losses)
 
     def stats(self) -> dict[str, float]:
         """The latest update's critic loss, actor loss and temperature α (empty before the first update)."""

@@ -24,6 +24,7 @@ from typing import Any
 import gymnasium
 from gymnasium import spaces
 
+from irl.checkpoint import Checkpoint
 from irl.rewards.seam import RewardFn
 from irl.solvers.policies import make_env
 from irl.solvers.soft_q.config import SoftQConfig
@@ -38,13 +39,15 @@ __all__ = ["QNetworkPolicy", "SoftQConfig", "TabularQPolicy", "train"]
 
 def train(env: gymnasium.Env | str, *, config: SoftQConfig | None = None, reward_model: Any = None,
           demos: Any = None, seed: int = 0, callback: Callable[[dict], Any] | None = None,
-          progress: bool = False, **overrides: Any) -> TrainResult:
+          progress: bool = False, checkpoint: Checkpoint | None = None, **overrides: Any) -> TrainResult:
     """Returns a policy trained by soft (or hard) Q-learning on ``env`` for ``reward_model`` (or the env's reward).
 
     See :mod:`irl.solvers.training` for the shared arguments. Tabular needs Discrete
     observations and actions; deep needs Discrete actions. ``result.info["q"]`` holds the
     final Q table (tabular). Curve records add ``return`` (the reward learned from, scaled)
-    for tabular runs, ``loss`` for deep ones, and ``epsilon`` under ε-greedy.
+    for tabular runs, ``loss`` for deep ones, and ``epsilon`` under ε-greedy. ``checkpoint``
+    (:mod:`irl.checkpoint`) resumes from its restored state and saves the state after each finished
+    training episode when due; a resumed run ends bit-identical on the CPU.
     """
     config = resolve_config(SoftQConfig, config, overrides)
     if demos is not None:
@@ -65,5 +68,5 @@ def train(env: gymnasium.Env | str, *, config: SoftQConfig | None = None, reward
             r = float(env_reward) if reward_fn is None else reward_fn.one(s, a, s2, terminated)
             return r * scale
 
-        return train_tabular(env, config, reward, seed, callback, progress)
-    return train_deep(env, config, reward_fn, seed, callback, progress)
+        return train_tabular(env, config, reward, seed, callback, progress, checkpoint)
+    return train_deep(env, config, reward_fn, seed, callback, progress, checkpoint)

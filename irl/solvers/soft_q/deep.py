@@ -13,7 +13,8 @@ import torch
 from gymnasium import spaces
 from torch import nn
 
-from irl.solvers.agent import RewardFunction
+from irl.checkpoint import Checkpoint, global_rng_state, rng_state, set_global_rng_state, set_rng_state
+from irl.solvers.agent import RewardFunction, env_rng_state, replay_episode
 from irl.solvers.replay import ReplayBuffer, TransitionBatch
 from irl.solvers.soft_bellman import soft_target, soft_value
 from irl.solvers.soft_q.config import SoftQConfig
@@ -25,9 +26,14 @@ __all__ = ["train_deep"]
 
 
 def train_deep(env: gymnasium.Env, config: SoftQConfig, reward_fn: RewardFunction | None, seed: int,
-               callback: Callable[[dict], Any] | None, progress: bool) -> TrainResult:
+               callback: Callable[[dict], Any] | None, progress: bool,
+               checkpoint: Checkpoint | None = None) -> TrainResult:
     """Trains a Q-network (Discrete actions); ``reward_fn`` (None: the env's reward) relabels each
-    minibatch, times ``config.reward_scale``. Curve records add ``loss`` and, under ε-greedy, ``epsilon``."""
+    minibatch, times ``config.reward_scale``. Curve records add ``loss`` and, under ε-greedy, ``epsilon``.
+
+    ``checkpoint``: resume from its restored state; save the state after each finished episode when due
+    (the networks, the optimiser, the RNGs, the replay buffer, the log, and the env's reset into the next
+    episode)."""
     explore, tau = config.explore, config.tau
     A = int(env.action_space.n)
     obs_space = env.observation_space
@@ -40,8 +46,21 @@ def train_deep(env: gymnasium.Env, config: SoftQConfig, reward_fn: RewardFunctio
     cap = config.max_episode_steps
     log = EpisodeLog(config.total_steps, callback, progress, desc="deep soft-q" if config.soft else "dqn")
     obs, _ = env.reset(seed=seed)
+    reset: dict[str, Any] = {"seed": seed}  # how the current episode began, to replay it on resume
     episodes, length, losses = 0, 0, []
-    epsilon = config.epsilon(0)
+    restored = checkpoint.restored if checkpoint is not None else None
+    if restored is not None:
+        policy.net.load_state_dict(restored["net"])
+        target_net.load_state_dict(restored["target_net"])
+        optimizer.load_state_dict(copy.deepcopy(restored["optimizer"]))  # Adam would step the given tensors
+        set_rng_state(generator, restored["generator"])
+        set_rng_state(rng, restored["rng"])
+        buffer.load_state_dict(restored["buffer"])
+        log.load_state_dict(restored["log"])
+        set_global_rng_state(restored["global_rng"])
+        episodes, reset = int(restored["episodes"]), restored["reset"]
+        obs = replay_episode(env, reset, [], restored["obs"])
+    epsilon = config.epsilon(episodes)
     while log.steps < config.total_steps:
         with torch.no_grad():
             q_row = policy.net(policy.encoder.encode(obs)[0])[0].tolist()
@@ -68,11 +87,23 @@ def train_deep(env: gymnasium.Env, config: SoftQConfig, reward_fn: RewardFunctio
             if not log.end_episode(**extra) or config.enough(episodes):
                 break
             epsilon = config.epsilon(episodes)
+            reset = {"rng": env_rng_state(env)}
             obs, _ = env.reset()
             length = 0
+            if checkpoint is not None and checkpoint.due(episodes):
+                checkpoint.save(episodes, {
+                    "net": _copy(policy.net.state_dict()), "target_net": _copy(target_net.state_dict()),
+                    "optimizer": copy.deepcopy(optimizer.state_dict()), "generator": rng_state(generator),
+                    "rng": rng_state(rng), "buffer": buffer.state_dict(), "log": log.state_dict(),
+                    "global_rng": global_rng_state(), "episodes": episodes, "reset": reset, "obs": np.asarray(obs)})
         else:
             obs = next_obs
     return log.finish(policy, env, config.eval_episodes, seed, info={"method": "deep"})
+
+
+def _copy(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """A module's ``state_dict`` with its tensors copied (a checkpoint state must not change as training goes on)."""
+    return {k: v.clone() for k, v in tensors.items()}
 
 
 def _env_obs(flat: torch.Tensor, space: spaces.Space) -> torch.Tensor:
