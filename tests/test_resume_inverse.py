@@ -146,10 +146,10 @@ def cartpole():
 
 
 def test_iq_learn_offline_resumes_bit_for_bit(cartpole):
-    """The sums since the last log entry are saved too: the checkpoints fall between entries."""
+    """One iteration is one log entry (log_every steps); the last, shorter block too."""
     config = IQLearnConfig(steps=120, log_every=25, batch_size=32, hidden=(16,), seed=2)
     check_resume(lambda checkpoint: iq_fit(EnvTask("CartPole-v1"), cartpole, config=config, checkpoint=checkpoint),
-                 every=20)
+                 every=1)
 
 
 def test_iq_learn_offline_on_box_actions_resumes_bit_for_bit():
@@ -157,24 +157,24 @@ def test_iq_learn_offline_on_box_actions_resumes_bit_for_bit():
     demos = load_demos(DEMOS / "pendulum-sac-expert.npz").take(1)
     config = IQLearnConfig(steps=40, log_every=10, batch_size=16, hidden=(16,), n_critics=2, value_samples=4)
     check_resume(lambda checkpoint: iq_fit(EnvTask("Pendulum-v1"), demos, config=config, checkpoint=checkpoint),
-                 every=7)
+                 every=1)
 
 
 def test_iq_learn_online_resumes_bit_for_bit_mid_episode(cartpole):
     """CartPole's episodes outlast the checkpoints' spacing: the env is restored inside an episode, and the
     replay buffer, its draws, the target network and the episode log with it."""
-    config = IQLearnConfig(online=True, steps=300, learning_starts=100, log_every=50, batch_size=16, hidden=(16,),
+    config = IQLearnConfig(online=True, steps=300, learning_starts=100, log_every=30, batch_size=16, hidden=(16,),
                            seed=1)
     state = check_resume(lambda checkpoint: iq_fit(EnvTask("CartPole-v1"), cartpole, config=config,
-                                                   checkpoint=checkpoint), every=45)
+                                                   checkpoint=checkpoint), every=2)
     assert state["step"] == 180 and len(state["stepper"]["actions"]) > 0 and state["buffer"]["size"] == 180
 
 
 def test_iq_learn_online_on_box_actions_resumes_bit_for_bit():
     """Pendulum online: the actor's draws act, and the env comes back inside its 200-step episode."""
     demos = load_demos(DEMOS / "pendulum-sac-expert.npz").take(1)
-    config = IQLearnConfig(online=True, steps=80, learning_starts=20, log_every=20, batch_size=16, hidden=(16,),
+    config = IQLearnConfig(online=True, steps=80, learning_starts=20, log_every=10, batch_size=16, hidden=(16,),
                            value_samples=4)
     state = check_resume(lambda checkpoint: iq_fit(EnvTask("Pendulum-v1"), demos, config=config,
-                                                   checkpoint=checkpoint), every=15)
+                                                   checkpoint=checkpoint), every=2)
     assert len(state["stepper"]["actions"]) == state["step"]

@@ -399,3 +399,28 @@ def test_a_run_interrupted_before_its_first_checkpoint_leaves_nothing(tmp_path):
         with pytest.raises(KeyboardInterrupt):
             fit_module.run_fit(GRID, algo="deep-maxent", algo_kwargs=FAST, out=tmp_path / "run", checkpoint_every=5)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_stops_training_with_a_checkpoint_that_resumes_to_the_end(tmp_path):
+    """irl train: SIGTERM once the run folder exists; the episode in progress ends, the checkpoint is written,
+    the exit code is 143 and stderr names the resume command; --resume then trains the remaining steps."""
+    args = ["train", "--env", "CartPole-v1", "--algo", "sac", "--steps", "3000", "--algo-kwargs",
+            '{"hidden": [32, 32], "learning_starts": 100, "eval_episodes": 2}', "--quiet", "--out", "run"]
+    proc = _irl(*args, cwd=tmp_path)
+    deadline = time.monotonic() + 120
+    while not (tmp_path / "run").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=120) == 143
+    err = proc.stderr.read().strip().splitlines()
+    assert err[0].startswith("irl: terminated after iteration ") and err[-1].endswith(
+        "resume with: irl train --resume run"), err
+    status = json.loads((tmp_path / "run" / "status.json").read_text())
+    assert status["state"] == "interrupted" and status["resume"] == "irl train --resume run"
+    resumed = subprocess.run([sys.executable, "-m", "irl.cli.main", "train", "--resume", "run", "--json",
+                              "--quiet"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout.strip().splitlines()[-1])["steps"] == 3000
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "done"

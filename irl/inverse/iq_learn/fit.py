@@ -10,8 +10,8 @@ actor loss ``E_s[α log π(ã|s) − min_k Q_k(s, ã)]`` over the same states (:
 Online, the policy acts in the env (a Boltzmann draw, or an actor draw) and one env step precedes each
 ``updates_per_step`` gradient steps once ``learning_starts`` steps are stored.
 
-A fit can resume from a :class:`irl.checkpoint.Checkpoint`; one iteration is one step of the loop (a gradient
-step offline, an env step and its gradient steps online).
+A fit can resume from a :class:`irl.checkpoint.Checkpoint`; one iteration is one log entry (``log_every``
+steps of the loop: gradient steps offline, env steps and their gradient steps online).
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def fit(task: EnvTask, demos: Demos, *, config: IQLearnConfig | None = None,
             ``loss``, ``q_demo``, ``v_demo`` and ``reward_demo`` (means over the demo minibatches), ``chi2``;
             Box actions add ``actor_loss``; online adds ``env_steps``, ``updates``, ``reward_policy`` and
             ``mean_return`` (the env's reward over the episodes finished since the last entry; None if none).
-        checkpoint: resume from its restored state, and save the state at the end of a step when due
+        checkpoint: resume from its restored state, and save the state after a log entry when due
             (:mod:`irl.checkpoint`): the networks, the optimisers, the draws, the sums since the last entry, the
             log; online also the env's episode, the episode log and the replay buffer.
 
@@ -129,7 +129,8 @@ def _fit(env: Any, demos: Demos, cfg: IQLearnConfig, callback: Callable[[dict[st
     if restored is not None:
         for name, module in modules.items():
             if module is not None:
-                module.load_state_dict(restored[name])
+                # a copy: an optimiser would update the tensors it is given in place
+                module.load_state_dict(copy.deepcopy(restored[name]) if "optimizer" in name else restored[name])
         set_rng_state(draws, restored["draws"])
         if buffer is not None:
             set_rng_state(buffer.generator, restored["buffer_draws"])
@@ -163,12 +164,12 @@ def _fit(env: Any, demos: Demos, cfg: IQLearnConfig, callback: Callable[[dict[st
             log.append(entry)
             if callback is not None:
                 callback(entry)
-        if checkpoint is not None and checkpoint.due(step):
-            checkpoint.save(step, {
-                **{name: module.state_dict() for name, module in modules.items() if module is not None},
-                "draws": rng_state(draws), "step": step, "sums": sums, "updates": updates, "finished": finished,
-                "log": log, "seconds": time.perf_counter() - start,
-                **({"buffer_draws": rng_state(buffer.generator)} if buffer is not None else {})})
+            if checkpoint is not None and checkpoint.due(len(log)):  # one iteration: one log entry
+                checkpoint.save(len(log), {
+                    **{name: module.state_dict() for name, module in modules.items() if module is not None},
+                    "draws": rng_state(draws), "step": step, "sums": sums, "updates": updates, "finished": finished,
+                    "log": log, "seconds": time.perf_counter() - start,
+                    **({"buffer_draws": rng_state(buffer.generator)} if buffer is not None else {})})
 
     reward_model = copy.deepcopy(model).cpu().requires_grad_(False)
     what = (f"{cfg.steps} env steps ({updates} gradient steps)" if cfg.online else f"{updates} gradient steps")
