@@ -57,8 +57,9 @@ class CheckpointError(ValueError):
     """A checkpoint cannot be written or read (a state that is not a tree of arrays, a damaged file)."""
 
 
-class RunInterrupted(Exception):  # noqa: N818 (an outcome, not an error)
-    """A stop was asked for (Ctrl-C, SIGTERM); the state of ``iteration`` was saved first."""
+class RunInterrupted(KeyboardInterrupt):
+    """A stop was asked for (Ctrl-C, SIGTERM); the state of ``iteration`` was saved first. A
+    ``KeyboardInterrupt``, so that ``except Exception`` (a harness that records failed runs) lets it pass."""
 
     def __init__(self, iteration: int, reason: str = "interrupted") -> None:
         super().__init__(f"{reason} after iteration {iteration} (checkpoint saved)")

@@ -319,6 +319,14 @@ def test_resume_refuses_what_it_cannot_continue(runs, tmp_path, capsys):
     assert "'state' must be one of" in _resume_error(["fit", "--resume", str(run)], capsys)
     (run / "status.json").write_text(json.dumps(status))
 
+    config = json.loads((run / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**config, "call": {**config["call"], "seed": "x"}}))
+    assert 'call.seed is "x", not an integer' in _resume_error(["fit", "--resume", str(run)], capsys)
+    (run / "config.json").write_text(json.dumps({**config, "algo": "mmp"}))
+    assert "was made by 'deep-maxent', but config.json names algorithm 'mmp'" in _resume_error(
+        ["fit", "--resume", str(run)], capsys)
+    (run / "config.json").write_text(json.dumps(config))
+
     (run / "checkpoint.npz").write_bytes((run / "checkpoint.npz").read_bytes()[:100])
     assert "cannot be read as a checkpoint" in _resume_error(["fit", "--resume", str(run)], capsys)
 

@@ -68,7 +68,10 @@ def check_call(call: Any, types: dict[str, tuple[type, ...]], path: Path, comman
     for key, kinds in types.items():
         value = call[key]
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
-            raise ResumeError(f"--resume: {path}: call.{key} is {value!r}, not a {' or '.join(k.__name__ for k in kinds)}")
+            names = {str: "a string", int: "an integer", float: "a number", bool: "true or false", dict: "an object",
+                     type(None): "null"}
+            raise ResumeError(f"--resume: {path}: call.{key} is {json.dumps(value)[:80]}, not "
+                              f"{' or '.join(names[k] for k in kinds)}")
     return dict(call)
 
 
