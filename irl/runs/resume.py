@@ -26,6 +26,7 @@ from irl._json import to_jsonable
 from irl.checkpoint import Checkpoint, CheckpointError, RunInterrupted, read_checkpoint, write_checkpoint
 from irl.runs.folders import (
     CHECKPOINT,
+    STATUS,
     RunDirError,
     is_alive,
     read_status,
@@ -105,6 +106,10 @@ class RunCheckpoints:
         self.iteration: int | None = None if restored is None else int(restored["iteration"])
         self.checkpoint = Checkpoint(self._store, restored=None if restored is None else restored["algo"],
                                      every=every, seconds=seconds)
+        self.previous: dict[str, Any] | None = None  # a resumed folder's status before this process took it
+        if restored is not None:  # taken now: a second --resume, eval, --reward see it running
+            self.previous = read_status(self.run_dir)
+            write_status(self.run_dir, "running", iteration=self.iteration, resume=self.resume)
 
     def _store(self, iteration: int, state: dict[str, Any]) -> None:
         if not self.written:
@@ -166,7 +171,9 @@ def settle_failed_run(run_dir: Path, claimed: bool, ckpts: RunCheckpoints | None
     """After a run stopped with ``exc``: a folder holding a checkpoint is marked interrupted (Ctrl-C, SIGTERM)
     or failed (anything else) and ``exc`` gets a note with the command that resumes; a claimed folder with no
     checkpoint is released (removed). A checkpoint that did not load (:class:`ResumeError`) changes nothing."""
-    if isinstance(exc, ResumeError):  # the checkpoint did not load: the folder stays as it was
+    if isinstance(exc, ResumeError):  # the checkpoint did not load: the folder goes back to what it was
+        if ckpts is not None and ckpts.previous is not None:
+            write_json_atomic(ckpts.run_dir / STATUS, ckpts.previous)
         return
     if ckpts is not None and ckpts.written:
         interrupted = isinstance(exc, RunInterrupted | KeyboardInterrupt | SystemExit)
