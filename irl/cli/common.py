@@ -50,7 +50,8 @@ def print_json(obj: Any) -> None:
 
 def add_checkpoint_arguments(parser: argparse.ArgumentParser, who: str) -> None:
     """``--resume``, ``--checkpoint-every`` and ``--checkpoint-seconds`` (``who``: which algorithms checkpoint)."""
-    from irl.runs.resume import DEFAULT_EVERY, DEFAULT_SECONDS
+    from irl.runs.folders import CHECKPOINT_EVERY as DEFAULT_EVERY
+    from irl.runs.folders import CHECKPOINT_SECONDS as DEFAULT_SECONDS
 
     command = parser.prog.split()[-1]
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_DIR",
@@ -83,7 +84,8 @@ def _non_negative(kind: type) -> Any:
 def check_resume_alone(args: argparse.Namespace, command: str, defaults: dict[str, Any]) -> None:
     """:class:`CLIError` when ``--resume`` comes with a setting (a flag not at its default): a resumed run takes
     every setting from its config.json."""
-    from irl.runs.resume import DEFAULT_EVERY, DEFAULT_SECONDS
+    from irl.runs.folders import CHECKPOINT_EVERY as DEFAULT_EVERY
+    from irl.runs.folders import CHECKPOINT_SECONDS as DEFAULT_SECONDS
 
     given = [name for name, default in {**defaults, "checkpoint_every": DEFAULT_EVERY,
                                         "checkpoint_seconds": DEFAULT_SECONDS}.items()

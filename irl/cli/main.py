@@ -122,11 +122,11 @@ def _held_interrupts() -> Iterator[None]:
 
 
 def _main(argv: list[str] | None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    with _held_interrupts():  # every command but --help and --version needs these: load them first
+    with _held_interrupts():  # the parser lists solvers and algorithms (torch); every command needs these too
+        parser = build_parser()
         import irl.data  # noqa: F401  (numpy, gymnasium)
         import irl.envs  # noqa: F401  (torch, scipy)
+    args = parser.parse_args(argv)
     from irl._checks import NonFiniteError
     from irl.checkpoint import RunInterrupted
 

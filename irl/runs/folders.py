@@ -36,6 +36,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+#: checkpoint every this many iterations or this many seconds, whichever comes first (here, with no heavy
+#: import, so that the CLI's parser can show them before torch loads)
+CHECKPOINT_EVERY = 100
+CHECKPOINT_SECONDS = 60.0
 STATUS = "status.json"
 CHECKPOINT = "checkpoint.npz"
 STATES = ("running", "interrupted", "failed", "done")

@@ -26,6 +26,8 @@ from irl._json import to_jsonable
 from irl.checkpoint import Checkpoint, CheckpointError, RunInterrupted, read_checkpoint, write_checkpoint
 from irl.runs.folders import (
     CHECKPOINT,
+    CHECKPOINT_EVERY,
+    CHECKPOINT_SECONDS,
     STATUS,
     RunDirError,
     is_alive,
@@ -38,10 +40,8 @@ from irl.runs.folders import (
 __all__ = ["DEFAULT_EVERY", "DEFAULT_SECONDS", "ResumeError", "RunCheckpoints", "check_call", "check_intervals", "file_digest", "open_resume",
            "restore_errors", "resume_command", "settle_failed_run", "stop_on_signals"]
 
-#: checkpoint every this many iterations ...
-DEFAULT_EVERY = 100
-#: ... or this many seconds, whichever comes first
-DEFAULT_SECONDS = 60.0
+#: checkpoint every this many iterations or seconds, whichever comes first
+DEFAULT_EVERY, DEFAULT_SECONDS = CHECKPOINT_EVERY, CHECKPOINT_SECONDS
 
 
 class ResumeError(ValueError):
