@@ -1,5 +1,6 @@
 """Shared by the tests: demos of a hand-written policy rolled out in a gymnasium env, random transition
-arrays, curves without their wall times, and a package made to look uninstalled."""
+arrays, curves without their wall times, a package made to look uninstalled, and a fit interrupted as it
+wrote its first checkpoint."""
 
 from __future__ import annotations
 
@@ -67,3 +68,25 @@ def hide_package(monkeypatch: Any, package: str) -> None:
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", guarded)
+
+
+def fit_interrupted_at_first_checkpoint(out: Any, demos: Any, **kwargs: Any) -> Any:
+    """``run_fit(demos, out=out, **kwargs)`` asked to stop (as Ctrl-C does) while it writes its first checkpoint:
+    it raises RunInterrupted once that checkpoint is written. Returns the RunInterrupted."""
+    import pytest
+
+    from irl.checkpoint import RunInterrupted
+    from irl.runs.fit import run_fit
+    from irl.runs.resume import RunCheckpoints
+
+    store = RunCheckpoints._store
+
+    def store_then_stop(self, iteration, state):
+        store(self, iteration, state)
+        self.checkpoint.request_stop()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(RunCheckpoints, "_store", store_then_stop)
+        with pytest.raises(RunInterrupted) as info:
+            run_fit(demos, out=out, **kwargs)
+    return info.value

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import fit_interrupted_at_first_checkpoint
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -198,22 +199,9 @@ def test_a_damaged_fit_run_evaluates_or_fails_in_one_line(runs, harm, capsys):
 @pytest.fixture(scope="module")
 def interrupted(tmp_path_factory) -> Path:
     """A deep-maxent fit of 30 iterations asked to stop as it wrote its checkpoint of iteration 5."""
-    from irl.checkpoint import RunInterrupted
-    from irl.runs.fit import run_fit
-    from irl.runs.resume import RunCheckpoints
-
-    store = RunCheckpoints._store
-
-    def store_then_stop(self, iteration, state):
-        store(self, iteration, state)
-        self.checkpoint.request_stop()
-
     out = tmp_path_factory.mktemp("interrupted") / "run"
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(RunCheckpoints, "_store", store_then_stop)
-        with pytest.raises(RunInterrupted):
-            run_fit(DEMOS / "gridworld8.npz", algo="deep-maxent", algo_kwargs={"max_iters": 30, "plateau_tol": 0},
-                    out=out, checkpoint_every=5)
+    fit_interrupted_at_first_checkpoint(out, DEMOS / "gridworld8.npz", algo="deep-maxent",
+                                        algo_kwargs={"max_iters": 30, "plateau_tol": 0}, checkpoint_every=5)
     return out
 
 

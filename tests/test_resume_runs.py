@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import fit_interrupted_at_first_checkpoint
 
 from irl.checkpoint import (
     Checkpoint,
@@ -227,23 +228,10 @@ FAST = {"max_iters": 30, "plateau_tol": 0}
 
 
 def _fit_interrupted(out: Path, demos: Path = GRID) -> None:
-    """A deep-maxent fit asked to stop (as Ctrl-C does) while it writes its first checkpoint, at iteration 5:
-    it raises RunInterrupted once the checkpoint is written."""
-    from irl.runs.fit import run_fit
-    from irl.runs.resume import RunCheckpoints
-
-    store = RunCheckpoints._store
-
-    def store_then_stop(self, iteration, state):
-        store(self, iteration, state)
-        self.checkpoint.request_stop()
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(RunCheckpoints, "_store", store_then_stop)
-        with pytest.raises(RunInterrupted) as info:
-            run_fit(demos, algo="deep-maxent", algo_kwargs=FAST, out=out, checkpoint_every=5)
-    assert info.value.iteration == 5
-    assert any("resume with: irl fit --resume" in note for note in info.value.__notes__)
+    """A deep-maxent fit asked to stop while it writes its first checkpoint, at iteration 5."""
+    stopped = fit_interrupted_at_first_checkpoint(out, demos, algo="deep-maxent", algo_kwargs=FAST, checkpoint_every=5)
+    assert stopped.iteration == 5
+    assert any("resume with: irl fit --resume" in note for note in stopped.__notes__)
 
 
 @pytest.fixture(scope="module")

@@ -65,6 +65,7 @@ def add_checkpoint_arguments(parser: argparse.ArgumentParser, who: str) -> None:
     parser.add_argument("--checkpoint-seconds", type=_non_negative(float), default=DEFAULT_SECONDS, metavar="S",
                         help=f"... or every S seconds, whichever comes first (default {DEFAULT_SECONDS:g}; 0: not "
                              "by time)")
+    parser.set_defaults(settings_parser=parser)  # check_resume_alone compares every flag with its default
 
 
 def _non_negative(kind: type) -> Any:
@@ -81,15 +82,16 @@ def _non_negative(kind: type) -> Any:
     return parse
 
 
-def check_resume_alone(args: argparse.Namespace, command: str, defaults: dict[str, Any]) -> None:
-    """:class:`CLIError` when ``--resume`` comes with a setting (a flag not at its default): a resumed run takes
-    every setting from its config.json."""
-    from irl.runs.folders import CHECKPOINT_EVERY as DEFAULT_EVERY
-    from irl.runs.folders import CHECKPOINT_SECONDS as DEFAULT_SECONDS
-
-    given = [name for name, default in {**defaults, "checkpoint_every": DEFAULT_EVERY,
-                                        "checkpoint_seconds": DEFAULT_SECONDS}.items()
-             if getattr(args, name, default) != default]
+def check_resume_alone(args: argparse.Namespace) -> None:
+    """:class:`CLIError` when ``--resume`` comes with a setting (a flag not at its parser's default): a resumed run
+    takes every setting from its config.json. Only ``--quiet`` and ``--json`` go with it."""
+    parser = args.settings_parser
+    given = [name for name, value in vars(args).items()
+             if name not in _RESUME_ALLOWS and value != parser.get_default(name)]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise CLIError(f"--resume takes its settings from the run's config.json; drop {flags}")
+
+
+#: what ``--resume`` may come with: itself, output switches, and argparse's own entries
+_RESUME_ALLOWS = {"resume", "quiet", "json", "handler", "command", "settings_parser"}

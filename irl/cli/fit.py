@@ -116,10 +116,7 @@ def run_fit(args: argparse.Namespace) -> int:
     if args.resume is not None:
         from irl.runs.fit import resume_fit
 
-        check_resume_alone(args, "fit", {"demos": None, "algo": "maxent", "env": None, "env_kwargs": None,
-                                         "algo_kwargs": None, "out": None, "steps": None, "generator": None,
-                                         "transfer": False, "online": False, "n_envs": None, "seed": 0,
-                                         "device": "cpu", "tensorboard": None})
+        check_resume_alone(args)
         return _report_fit(args, resume_fit(args.resume, progress=not args.quiet))
     if args.demos is None:
         from irl.cli.common import CLIError
@@ -191,7 +188,7 @@ def _with_n_envs(args: argparse.Namespace, algo_kwargs: dict) -> dict:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from irl.runs.fit import eval_run
+    from irl.runs.evaluate import eval_run
 
     metrics = eval_run(args.run, env_id=args.env)
     if args.json:

@@ -66,9 +66,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.resume is not None:
         from irl.runs.train import resume_train
 
-        check_resume_alone(args, "train", {"env": None, "algo": None, "env_kwargs": None, "algo_kwargs": None,
-                                           "reward": None, "demos": None, "steps": None, "seed": 0, "out": None,
-                                           "device": "cpu", "n_envs": None, "tensorboard": None})
+        check_resume_alone(args)
         return _report(args, resume_train(args.resume, progress=not args.quiet))
     missing = [flag for flag, value in (("--env", args.env), ("--algo", args.algo), ("--steps", args.steps))
                if value is None]

@@ -27,7 +27,6 @@ import dataclasses
 import json
 import os
 import time
-import zipfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -48,12 +47,12 @@ from irl.runs.folders import (
     atomic_run_dir,
     claim_out_dir,
     claim_run_dir,
-    require_finished,
     write_status,
 )
 from irl.runs.resume import (
     DEFAULT_EVERY,
     DEFAULT_SECONDS,
+    NONE,
     ResumeError,
     RunCheckpoints,
     check_call,
@@ -61,6 +60,7 @@ from irl.runs.resume import (
     file_digest,
     open_resume,
     restore_errors,
+    resumed_config,
     settle_failed_run,
     stop_on_signals,
 )
@@ -204,11 +204,7 @@ def run_fit(
         saved_config, restored = _resume
         if not algorithm.resumable:
             raise FitError(f"--resume: {algo} does not checkpoint, so {out} cannot hold a checkpoint of it")
-        if saved_config.get("demos_sha256") != run_config["demos_sha256"]:
-            raise FitError(f"--resume: the demo file {demos_path} changed since the run started (its sha256 "
-                           "differs); resuming needs the same file")
-        run_config = {**saved_config, "resumed": [*saved_config.get("resumed", []),
-                                                   datetime.now().isoformat(timespec="seconds")]}
+        run_config = resumed_config(saved_config, run_config["demos_sha256"], demos_path, FitError)
         run_dir, claimed = Path(out), False
     elif out is not None:
         run_dir, claimed = Path(out), claim_out_dir(Path(out))
@@ -298,12 +294,11 @@ def resume_fit(run_dir: str | os.PathLike[str], *, progress: bool = False) -> Fi
     return run_fit(call.pop("demos"), **call, out=run_dir, progress=progress, _resume=(config, checkpoint))
 
 
-_NONE = type(None)
 #: the arguments of :func:`run_fit` that a run's config.json keeps for resuming, and their JSON types
 _CALL_TYPES: dict[str, tuple[type, ...]] = {
-    "demos": (str,), "algo": (str,), "env_id": (str, _NONE), "env_kwargs": (dict, _NONE), "seed": (int,),
-    "device": (str,), "algo_kwargs": (dict,), "steps": (int, _NONE), "generator": (str, _NONE), "transfer": (bool,),
-    "tensorboard": (str, _NONE), "checkpoint_every": (int, _NONE), "checkpoint_seconds": (int, float, _NONE)}
+    "demos": (str,), "algo": (str,), "env_id": (str, NONE), "env_kwargs": (dict, NONE), "seed": (int,),
+    "device": (str,), "algo_kwargs": (dict,), "steps": (int, NONE), "generator": (str, NONE), "transfer": (bool,),
+    "tensorboard": (str, NONE), "checkpoint_every": (int, NONE), "checkpoint_seconds": (int, float, NONE)}
 
 
 def _restored_log(restored: dict[str, Any] | None, run_dir: Path) -> tuple[list[dict[str, Any]], float]:
@@ -434,95 +429,3 @@ def _reward_grid(mdp: TabularMDP | None, table: np.ndarray | None) -> tuple | No
     if mdp is None or mdp.grid_shape is None or table is None:
         return None
     return mdp.grid_shape, table, None if mdp.reward is None else mdp.env_states(mdp.reward).cpu().numpy()
-
-
-def load_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> dict[str, Any]:
-    """The ``config.json`` of an ``irl fit`` run folder; :class:`FitError` if it is not one.
-
-    The env id it names must be a registered one without a ``module:`` part, unless it is
-    exactly ``env_id`` (what the user typed as ``--env``): a run made with ``--env
-    module:Env`` is read back only when the user names that env again.
-    """
-    run_dir = Path(run_dir)
-    require_finished(run_dir, "irl eval --run")
-    path = run_dir / "config.json"
-    if not path.is_file():
-        raise FitError(f"{run_dir} is not a run folder (no config.json)")
-    try:
-        config = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise FitError(f"{path} is not valid JSON: {getattr(exc, 'msg', exc)}") from None
-    if not isinstance(config, dict):
-        raise FitError(f"{path} is not a JSON object")
-    if "steps" in config:
-        raise FitError(f"{run_dir} is a run of irl train; irl eval takes a run folder of irl fit (a train run's "
-                       "metrics.json already holds the policy's evaluation return)")
-    for key in ("demos", "env", "algo"):
-        if key not in config:
-            raise FitError(f"{path} lacks key {key!r}")
-    env = config["env"]
-    if not isinstance(env, dict) or not isinstance(env.get("id"), str) or not isinstance(env.get("kwargs", {}), dict):
-        raise FitError(f"{path}: 'env' must be an object with 'id' and 'kwargs'")
-    if env.get("id") != env_id:
-        registered_env_id(env.get("id"), str(path))
-    if not isinstance(config["demos"], str):
-        raise FitError(f"{path}: 'demos' must be the path of the demo file")
-    return config
-
-
-def eval_run(run_dir: str | os.PathLike[str], *, env_id: str | None = None) -> dict[str, Any]:
-    """Recompute the metrics of a finished run from its ``reward_table.npy`` and ``policy.npy``.
-
-    ``env_id`` is what the user typed as ``--env`` (see :func:`load_run`); it must match the run's.
-    """
-    from irl.data import load_demos
-
-    run_dir = Path(run_dir)
-    config = load_run(run_dir, env_id=env_id)
-    env = config["env"]
-    if env_id is not None and env_id != env["id"]:
-        raise FitError(f"env {env_id}: the run was made on {env['id']}")
-    if not (run_dir / "reward_table.npy").is_file() and (run_dir / "policy.json").is_file():
-        raise FitError(f"{run_dir} is a run of {config['algo']} with no reward table (one is written on a tabular "
-                       "env, for an algorithm that learns a reward); irl eval recomputes the exact metrics from it, "
-                       "and the run's metrics.json already holds its evaluation return")
-    demos = load_demos(config["demos"], check_env=False)
-    mdp = mdp_for_demos(demos, env_id=env["id"], env_kwargs=env.get("kwargs") or {})
-    S, A = mdp.n_env_states, mdp.n_actions
-    table = _load_array(run_dir / "reward_table.npy", [(S, A)])
-    shapes = [(S, A)] + ([(mdp.horizon, S, A)] if mdp.horizon is not None else [])
-    policy = _load_array(run_dir / "policy.npy", shapes)
-    _check_policy_rows(run_dir / "policy.npy", policy)
-    with cpu_threads_for(mdp):
-        metrics = evaluate_fit(mdp, demos, table, mdp.pad_states(policy) if policy.ndim == 2 else policy)
-    metrics["algo"] = config["algo"]
-    return metrics
-
-
-def _load_array(path: Path, shapes: list[tuple[int, ...]]) -> np.ndarray:
-    if not path.is_file():
-        raise FitError(f"{path.parent} lacks {path.name}")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError, RuntimeError, zipfile.BadZipFile) as exc:  # a .npy starting "PK" is a zip
-        raise FitError(f"{path} cannot be read as a .npy array: {exc}") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "fiu":
-        raise FitError(f"{path} must hold a numeric array")
-    if arr.shape not in shapes:
-        raise FitError(f"{path} has shape {arr.shape}, expected {' or '.join(str(s) for s in shapes)}")
-    if not np.isfinite(arr).all():
-        raise FitError(f"{path} holds non-finite values")
-    return arr.astype(np.float64)
-
-
-def _check_policy_rows(path: Path, policy: np.ndarray) -> None:
-    """Every row of a policy is a distribution over actions: entries >= 0 that sum to 1."""
-    negative = policy < 0
-    if negative.any():
-        idx = tuple(int(i) for i in np.argwhere(negative)[0])
-        raise FitError(f"{path}{list(idx)} = {policy[idx]:.3g} is negative; a policy's rows are distributions")
-    sums = policy.sum(-1)
-    bad = np.abs(sums - 1.0) > 1e-6
-    if bad.any():
-        idx = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise FitError(f"{path}: row {list(idx)} sums to {sums[idx]:.6g}, not 1; a policy's rows are distributions")

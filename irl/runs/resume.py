@@ -19,6 +19,7 @@ import shlex
 import signal
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +38,11 @@ from irl.runs.folders import (
     write_status,
 )
 
-__all__ = ["DEFAULT_EVERY", "DEFAULT_SECONDS", "ResumeError", "RunCheckpoints", "check_call", "check_intervals", "file_digest", "open_resume",
-           "restore_errors", "resume_command", "settle_failed_run", "stop_on_signals"]
+__all__ = ["DEFAULT_EVERY", "DEFAULT_SECONDS", "NONE", "ResumeError", "RunCheckpoints", "check_call", "check_intervals", "file_digest", "open_resume",
+           "restore_errors", "resume_command", "resumed_config", "settle_failed_run", "stop_on_signals"]
 
+#: ``type(None)``, for the types of a run's "call" that may be null (:func:`check_call`)
+NONE = type(None)
 #: checkpoint every this many iterations or seconds, whichever comes first
 DEFAULT_EVERY, DEFAULT_SECONDS = CHECKPOINT_EVERY, CHECKPOINT_SECONDS
 
@@ -74,6 +77,15 @@ def check_call(call: Any, types: dict[str, tuple[type, ...]], path: Path, comman
             raise ResumeError(f"--resume: {path}: call.{key} is {json.dumps(value)[:80]}, not "
                               f"{' or '.join(names[k] for k in kinds)}")
     return dict(call)
+
+
+def resumed_config(saved: dict[str, Any], digest: str | None, demos: Any, error: type[Exception]) -> dict[str, Any]:
+    """The run's saved ``config.json`` with this resume's time added to ``resumed``; ``error`` when the demo file
+    (``demos``, whose sha256 is now ``digest``) changed since the run started."""
+    if saved.get("demos_sha256") != digest:
+        raise error(f"--resume: the demo file {demos} changed since the run started (its sha256 differs); resuming "
+                    "needs the same file")
+    return {**saved, "resumed": [*saved.get("resumed", []), datetime.now().isoformat(timespec="seconds")]}
 
 
 def file_digest(path: str | os.PathLike[str]) -> str:

@@ -42,12 +42,14 @@ from irl.runs.folders import (
 from irl.runs.resume import (
     DEFAULT_EVERY,
     DEFAULT_SECONDS,
+    NONE,
     RunCheckpoints,
     check_call,
     check_intervals,
     file_digest,
     open_resume,
     restore_errors,
+    resumed_config,
     settle_failed_run,
     stop_on_signals,
 )
@@ -156,12 +158,11 @@ def run_train(
     restored = None
     if _resume is not None:  # resume_train: the folder and the config are the run's own
         saved_config, restored = _resume
-        if saved_config.get("demos_sha256") != run_config["demos_sha256"]:
+        try:
+            run_config = resumed_config(saved_config, run_config["demos_sha256"], demos, TrainError)
+        except TrainError:
             env.close()
-            raise TrainError(f"--resume: the demo file {demos} changed since the run started (its sha256 "
-                             "differs); resuming needs the same file")
-        run_config = {**saved_config, "resumed": [*saved_config.get("resumed", []),
-                                                   datetime.now().isoformat(timespec="seconds")]}
+            raise
         run_dir, claimed = Path(out), False
     elif out is not None:
         run_dir, claimed = Path(out), claim_out_dir(Path(out))
@@ -211,12 +212,11 @@ def resume_train(run_dir: str | os.PathLike[str], *, progress: bool = False) -> 
                      _resume=(config, checkpoint))
 
 
-_NONE = type(None)
 #: the arguments of :func:`run_train` that a run's config.json keeps for resuming, and their JSON types
 _CALL_TYPES: dict[str, tuple[type, ...]] = {
-    "env_id": (str,), "algo": (str,), "steps": (int,), "env_kwargs": (dict, _NONE), "algo_kwargs": (dict, _NONE),
-    "reward": (str, _NONE), "demos": (str, _NONE), "seed": (int,), "device": (str,), "tensorboard": (str, _NONE),
-    "checkpoint_every": (int, _NONE), "checkpoint_seconds": (int, float, _NONE)}
+    "env_id": (str,), "algo": (str,), "steps": (int,), "env_kwargs": (dict, NONE), "algo_kwargs": (dict, NONE),
+    "reward": (str, NONE), "demos": (str, NONE), "seed": (int,), "device": (str,), "tensorboard": (str, NONE),
+    "checkpoint_every": (int, NONE), "checkpoint_seconds": (int, float, NONE)}
 
 
 def _config(solver: Any, steps: int, device: str, algo_kwargs: dict[str, Any]) -> Any:
