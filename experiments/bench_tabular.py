@@ -6,9 +6,9 @@ one of the 5 drawn uniformly; off-grid moves stay put), horizon H = 2 * side or
 ``--horizon``, a random state reward. float64 and float32 on the CPU, and CUDA when present.
 Each pass is done four ways in the same run (:func:`bench_passes`): the reference (soft value
 iteration + visitation, keeping Q, V, π of every step), the lean pass MaxEnt's gradient uses
-(:func:`irl.solvers.soft_messages`, V only), the same with compiled steps (CUDA only), and a
-plain-torch yardstick loop written here; with seconds and memory for each. The GPU rows of
-issue 15:
+(:func:`irl.solvers.soft_messages`: V, and π while it fits ``POLICY_BUDGET``), the same with
+compiled steps (CUDA only), and a plain-torch yardstick loop written here; with seconds and
+memory for each. The GPU rows of issue 15:
 
     python experiments/bench_tabular.py --device cuda --sizes 256 512 1024 --horizon 1024
 
@@ -117,7 +117,8 @@ def run_measured(fn, device: str, kept) -> tuple[int, object]:
 def bench_passes(side: int, horizon: int, dtype_name: str, device: str, repeats: int) -> dict:
     """One backward + forward pass three (on CUDA four) ways on the same MDP and reward: the reference
     (soft value iteration + visitation, keeping Q, V, π), the lean pass that MaxEnt's gradient uses
-    (V only), the same compiled (CUDA only), and the plain-torch yardstick. Seconds, memory, mass."""
+    (V, and π within its budget), the same compiled (CUDA only), and the plain-torch yardstick.
+    Seconds, memory, mass."""
     import torch
 
     from irl.envs import gridworld_mdp
@@ -136,7 +137,8 @@ def bench_passes(side: int, horizon: int, dtype_name: str, device: str, repeats:
 
     ways = {
         "reference": (reference, lambda out: (out[0].q, out[0].v, out[0].policy, out[1])),
-        "lean": (lambda: soft_messages(mdp, r), lambda out: (out[0].u, out[0].c, out[1])),
+        "lean": (lambda: soft_messages(mdp, r),
+                 lambda out: [t for t in (out[0].u, out[0].c, out[0].kept_policy, out[0].states, out[1]) if t is not None]),
         "yardstick": (lambda: yardstick_pass(ns, probs, r_sa, initial, horizon), lambda out: out),
     }
     if device == "cuda":
@@ -311,10 +313,11 @@ def passes_table(results: list[dict]) -> str:
     worst = max(w["diff"] for r in results for ways in r["passes"].values() for w in ways.values())
     notes = ("One backward + forward pass (one MaxEnt gradient's messages) on the slippery gridworld, each "
              "way on the same MDP and reward in the same run: reference = `soft_value_iteration` + "
-             "`visitation` (keeps Q, V and π of every step); lean = `soft_messages` (keeps V only; what "
-             "MaxEnt's gradient runs); lean compiled = the same with `fused=True` (`torch.compile`d steps, "
-             "CUDA only); yardstick = a plain-torch loop written in the benchmark (gather successors, "
-             "logsumexp, index_add; keeps V). Memory: on CUDA the peak allocated during the pass above what "
+             "`visitation` (keeps Q, V and π of every step); lean = `soft_messages` (what MaxEnt's gradient "
+             "runs: keeps V, and π and the per-step state masses while π fits its 256 MiB budget, "
+             "`irl.solvers.messages.POLICY_BUDGET`, else rebuilds π from V in chunks of 8 steps); lean "
+             "compiled = the same with `fused=True` (`torch.compile`d steps, CUDA only); yardstick = a "
+             "plain-torch loop written in the benchmark (gather successors, logsumexp, index_add; keeps V). Memory: on CUDA the peak allocated during the pass above what "
              "was allocated before it; on the CPU the bytes of the tensors the pass keeps (its result). "
              "D error: max |D − D₆₄| ÷ max |D₆₄| against the float64 lean pass on the same device (itself "
              f"within ~1e-12 of the float64 reference); the largest here, float32 rows included: {worst:.1e}.")

@@ -13,7 +13,13 @@ import irl.inverse.maxent as maxent_module
 from irl.envs import TabularMDP, gridworld_mdp
 from irl.envs.demo_counts import demo_counts
 from irl.inverse import maxent
-from irl.inverse.maxent_newton import PASSES, SecantMetric, steihaug_cg, visitation_tangent
+from irl.inverse.maxent_newton import (
+    PASSES,
+    SecantMetric,
+    finite_visitation_tangent,
+    steihaug_cg,
+    visitation_tangent,
+)
 from irl.inverse.maxent_objective import maxent_objective
 from irl.runs.generate import generate_tabular_demos
 from irl.solvers import reward_table, state_visitation
@@ -44,6 +50,31 @@ def test_hvp_equals_finite_difference_of_the_gradient(footing, seed):
     hvp = -_tangent(mdp, counts, r, u, tol=1e-15)
     assert fd.abs().max() > 1e-2  # a product that means something
     torch.testing.assert_close(hvp, fd, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("footing", ["finite", "finite-discounted"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_the_product_from_the_kept_tables_equals_the_general_one(footing, seed):
+    """The finite-horizon product Newton takes from the gradient's kept π and d_t equals the general
+    one (policy evaluation + visitation), and the finite difference of the gradient."""
+    rng = np.random.default_rng(seed)
+    mdp, P = _random_mdp(rng, **FOOTINGS[footing])
+    counts = demo_counts(mdp, _random_demos(rng, P, {4}, n_episodes=7, max_len=5, start_states=[0, 1, 2, 3]))
+    r = torch.as_tensor(rng.standard_normal((mdp.n_env_states, mdp.n_actions)))
+    u = reward_table(mdp, torch.as_tensor(rng.standard_normal((mdp.n_env_states, mdp.n_actions))))
+    sol = maxent_objective(mdp, counts, r).solution
+    assert sol.kept_policy is not None and sol.states is not None
+    torch.testing.assert_close(sol.states, state_visitation(mdp, sol.policy, initial=counts.likelihood_mass),
+                               rtol=1e-13, atol=1e-13)
+    Pa, PTa = mdp.transition_operators(action_major=True)
+    fast = finite_visitation_tangent(Pa, PTa, sol.kept_policy, sol.states, u.T.contiguous(), mdp.gamma).T
+    torch.testing.assert_close(fast, visitation_tangent(mdp, sol.policy, sol.states, u), rtol=1e-12, atol=1e-12)
+    eps = 1e-5
+    grad = lambda x: maxent_objective(mdp, counts, x).grad  # noqa: E731
+    fd = (grad(r + eps * u[: mdp.n_env_states]) - grad(r - eps * u[: mdp.n_env_states])) / (2 * eps)
+    torch.testing.assert_close(-fast[: mdp.n_env_states], fd, atol=1e-8, rtol=1e-6)
+    with pytest.raises(ValueError, match="expected direction"):
+        finite_visitation_tangent(Pa, PTa, sol.kept_policy, sol.states, u, mdp.gamma)
 
 
 def _dense_objective(P, initial_mass, gamma, weights_sa, reward):
@@ -184,6 +215,7 @@ def test_every_pass_is_counted(monkeypatch):
     import irl.inverse.maxent_newton as newton_module
     counting("objective", maxent_module.maxent_objective, maxent_module)
     counting("hvp", newton_module.visitation_tangent, newton_module)
+    counting("hvp", newton_module.finite_visitation_tangent, newton_module)
     counting("states", newton_module.state_visitation, newton_module)
     kw = _block_gridworld(size=6, block_size=2)
     result = maxent.fit(gridworld_mdp(**kw), generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=10,

@@ -15,7 +15,7 @@ from irl.data import Demos
 from irl.envs import TabularMDP, gridworld_mdp
 from irl.envs.demo_counts import demo_counts
 from irl.inverse.maxent_objective import literal_log_likelihood, maxent_objective
-from irl.solvers import LeanSolution, ValueResult, soft_messages, soft_value_iteration, visitation
+from irl.solvers import LeanSolution, ValueResult, messages, soft_messages, soft_value_iteration, visitation
 from irl.solvers.messages import finite_soft_values, finite_visitation
 
 TERMINAL = 7  # the random MDPs' terminal state (an absorbing state is added after it)
@@ -114,7 +114,7 @@ def test_lean_solution_reads_like_value_iteration_and_builds_its_tables_only_whe
     ev = maxent_objective(mdp, counts, r)
     lean = ev.solution
     built = ("_frame_q", "policy", "v")
-    assert not any(k in lean.__dict__ for k in built)  # the gradient built no (T, S, A) table, nor V
+    assert not any(k in lean.__dict__ for k in built)  # the gradient built no Q table, nor V, nor π (T, S, A)
     literal = literal_log_likelihood(lean, counts)
     assert not any(k in lean.__dict__ for k in built)  # nor did the log-likelihood of the demo steps
     torch.testing.assert_close(literal, literal_log_likelihood(full, counts), rtol=1e-12, atol=1e-12)
@@ -143,21 +143,55 @@ def test_the_passes_take_sparse_or_dense_operators_and_mdps_built_either_way():
         sol, D = soft_messages(mdp, r)
         torch.testing.assert_close(sol.v, ref.v, rtol=1e-12, atol=1e-12)
         torch.testing.assert_close(D, D_ref, rtol=1e-12, atol=1e-12)
-    Pd = torch.as_tensor(P).reshape(S * A, S)  # a plain dense operator works too
+    Pd = torch.as_tensor(P).transpose(0, 1).reshape(A * S, S)  # a plain dense operator works too (action-major)
     kw = {"gamma": 1.0, "temperature": 1.0, "absorbing": None}
-    u, c = finite_soft_values(r, Pd, T, **kw)
-    torch.testing.assert_close(u + c[:, None], ref.v, rtol=1e-12, atol=1e-12)
-    torch.testing.assert_close(finite_visitation(r, Pd, Pd.T.contiguous(), u, c, dense_mdp.initial, **kw), D_ref,
-                               rtol=1e-12, atol=1e-12)
+    rT = r.T.contiguous()
+    for keep in (False, True):
+        u, c, policy = finite_soft_values(rT, Pd, T, keep_policy=keep, **kw)
+        assert (policy is not None) == keep
+        torch.testing.assert_close(u + c[:, None], ref.v, rtol=1e-12, atol=1e-12)
+        D = finite_visitation(rT, Pd, Pd.T.contiguous(), u, c, dense_mdp.initial, policy=policy, **kw)
+        torch.testing.assert_close(D.T, D_ref, rtol=1e-12, atol=1e-12)
 
 
 def test_the_passes_check_their_shapes():
-    r = torch.zeros(4, 2, dtype=torch.float64)
+    r = torch.zeros(2, 4, dtype=torch.float64)
     with pytest.raises(ValueError, match=r"P must have shape \(8, 4\)"):
         finite_soft_values(r, torch.zeros(4, 4, dtype=torch.float64), 3, gamma=1.0)
     with pytest.raises(ValueError, match="expected r"):
         finite_visitation(r, torch.zeros(8, 4), torch.zeros(4, 8), torch.zeros(3, 4), torch.zeros(3), torch.zeros(5),
                           gamma=1.0)
+    with pytest.raises(ValueError, match="policy"):
+        finite_visitation(r, torch.zeros(8, 4), torch.zeros(4, 8), torch.zeros(3, 4), torch.zeros(3), torch.zeros(4),
+                          gamma=1.0, policy=torch.zeros(3, 4, 2))
+
+
+@pytest.mark.parametrize("footing", ["finite", "finite-discounted"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_kept_policy_and_the_rebuilt_one_give_the_same_pass(monkeypatch, footing, dtype):
+    """Within the budget the forward pass reuses the backward's π; over it, it rebuilds π from V in chunks
+    (chunks of 1, 3 and the default, so that a horizon of 30 or 25 ends in a partial chunk)."""
+    mdp = random_mdp(11, footing, deterministic=False).to(dtype=dtype)
+    counts = demo_counts(mdp, random_demos(mdp, 11))
+    r = torch.as_tensor(np.random.default_rng(12).standard_normal((mdp.n_env_states, 3)), dtype=dtype)
+    assert messages.policy_fits(mdp.horizon, mdp.n_states, mdp.n_actions, dtype)
+    kept = maxent_objective(mdp, counts, r)
+    monkeypatch.setattr(messages, "POLICY_BUDGET", 0)
+    assert not messages.policy_fits(mdp.horizon, mdp.n_states, mdp.n_actions, dtype)
+    bound = 1e-6 if dtype == torch.float32 else 1e-13
+    for chunk in (1, 3, messages.CHUNK):
+        monkeypatch.setattr(messages, "CHUNK", chunk)
+        rebuilt = maxent_objective(mdp, counts, r)
+        assert rel_err(rebuilt.visitation, kept.visitation.double()) <= bound
+        assert rel_err(rebuilt.grad, kept.grad.double()) <= bound
+        assert torch.equal(rebuilt.solution.u, kept.solution.u)  # the backward pass is the same either way
+
+
+def test_the_policy_budget_counts_the_table_bytes():
+    assert messages.policy_fits(96, 48 * 48, 5, torch.float64)  # 8.8 MB: the CPU benchmark's gradient keeps π
+    assert not messages.policy_fits(1024, 1024 * 1024, 5, torch.float32)  # 21 GB: the GPU one rebuilds it
+    T = messages.POLICY_BUDGET // (8 * 4 * 5)
+    assert messages.policy_fits(T, 4, 5, torch.float64) and not messages.policy_fits(T + 1, 4, 5, torch.float64)
 
 
 # ---------------------------------------------------------------- warm start

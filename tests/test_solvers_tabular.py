@@ -289,3 +289,21 @@ def test_reward_shape_errors_are_clear():
         soft_value_iteration(mdp, np.zeros((3, 2)))
     with pytest.raises(ValueError, match="temperature"):
         soft_value_iteration(mdp, np.zeros(2), temperature=0.0)
+
+
+def test_a_small_tabular_solve_runs_on_one_torch_and_one_blas_thread_and_restores_both():
+    import threadpoolctl
+
+    from irl.envs import gridworld_mdp
+    from irl.solvers.tabular_common import cpu_threads_for
+
+    def blas_threads() -> list[int]:
+        return [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+    before_torch, before_blas = torch.get_num_threads(), blas_threads()
+    with threadpoolctl.threadpool_limits(2, user_api="blas"), cpu_threads_for(gridworld_mdp(4, features=None)):
+        assert torch.get_num_threads() == 1
+        assert all(n == 1 for n in blas_threads())
+    assert torch.get_num_threads() == before_torch and blas_threads() == before_blas
+    with cpu_threads_for(gridworld_mdp(200, features=None)) as ctx:  # 200,000 state-action pairs  # a large MDP keeps the caller's threads
+        assert not ctx.active and torch.get_num_threads() == before_torch

@@ -266,10 +266,17 @@ def fields_from_successors(
 
 
 def csr_operators(
-    next_states: torch.Tensor, next_probs: torch.Tensor, device: torch.device, dtype: torch.dtype
+    next_states: torch.Tensor, next_probs: torch.Tensor, device: torch.device, dtype: torch.dtype,
+    action_major: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sparse CSR ``P`` ``(S*A, S)`` and ``Pᵀ`` ``(S, S*A)`` of the layout ``(S, A, K)``; padding dropped."""
+    """Sparse CSR ``P`` ``(S*A, S)`` and ``Pᵀ`` ``(S, S*A)`` of the layout ``(S, A, K)``; padding dropped.
+
+    State-major (default): row ``s*A + a`` of ``P`` is ``P(. | s, a)``. ``action_major``: row
+    ``a*S + s`` is, so ``(P @ v).view(A, S)`` holds one action's expectations per row.
+    """
     S, A, K = next_states.shape
+    if action_major:
+        next_states, next_probs = next_states.transpose(0, 1), next_probs.transpose(0, 1)
     probs = next_probs.reshape(-1)
     keep = probs > 0
     rows = torch.arange(S * A, device=next_states.device).repeat_interleave(K)[keep]
@@ -284,9 +291,18 @@ def csr_operators(
 
 # ----------------------------------------------------------------- helpers
 def _csr(rows, cols, vals, shape, device, dtype) -> torch.Tensor:
-    """CSR matrix from (row, col, value) triples; duplicates are summed."""
+    """CSR matrix from (row, col, value) triples; duplicates are summed.
+
+    Indices are int32 when they fit: torch's CPU sparse products (MKL) take int32 and convert
+    int64 indices on every call, which cost a quarter of a ``P @ v`` on a 48×48 gridworld
+    (49 µs against 37 µs, one thread, measured).
+    """
     coo = torch.sparse_coo_tensor(torch.stack([rows, cols]), vals, shape).coalesce()
-    return coo.to_sparse_csr().to(device=device, dtype=dtype)
+    csr = coo.to_sparse_csr()
+    if max(shape[0], shape[1], csr.values().numel()) < 2**31:
+        csr = torch.sparse_csr_tensor(csr.crow_indices().to(torch.int32), csr.col_indices().to(torch.int32),
+                                      csr.values(), shape)
+    return csr.to(device=device, dtype=dtype)
 
 
 def _read_transitions(transitions: Any) -> tuple[np.ndarray | None, Any]:

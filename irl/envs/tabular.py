@@ -149,7 +149,11 @@ class TabularMDP:
 
     # ------------------------------------------------------------ utilities
     def to(self, device: torch.device | str | None = None, dtype: torch.dtype | None = None) -> TabularMDP:
-        """A copy on ``device`` with floating tensors cast to ``dtype``."""
+        """A copy on ``device`` with floating tensors cast to ``dtype``; the MDP itself (frozen, with its
+        cached operators) when it is there already."""
+        same_device = device is None or torch.device(device) == self.device
+        if same_device and (dtype is None or dtype == self.dtype):
+            return self
 
         def move(x: torch.Tensor | None) -> torch.Tensor | None:
             if x is None:
@@ -199,20 +203,23 @@ class TabularMDP:
         return P
 
     def transition_operators(
-        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+        self, device: torch.device | str | None = None, dtype: torch.dtype | None = None,
+        action_major: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Sparse CSR matrices ``P`` ``(S*A, S)`` and ``P^T`` ``(S, S*A)``, cached per device and dtype.
 
         Row ``s*A + a`` of ``P`` is ``P(. | s, a)``: ``P @ v`` is ``E[v(s') | s, a]``
         flattened, and ``P^T @ x`` pushes state-action mass ``x`` one step forward.
-        Padding slots (probability 0) are dropped.
+        With ``action_major`` the rows (of ``P^T``: the columns) are ordered ``a*S + s``
+        instead, so that ``(P @ v).view(A, S)`` is action by state. Padding slots
+        (probability 0) are dropped.
         """
         device = torch.device(device) if device is not None else self.device
         dtype = dtype or self.dtype
         cache = self.__dict__.setdefault("_operator_cache", {})
-        key = (str(device), dtype)
+        key = (str(device), dtype, action_major)
         if key not in cache:
-            cache[key] = csr_operators(self.next_states, self.next_probs, device, dtype)
+            cache[key] = csr_operators(self.next_states, self.next_probs, device, dtype, action_major)
         return cache[key]
 
     # --------------------------------------------------------- constructors

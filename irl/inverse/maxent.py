@@ -230,11 +230,12 @@ def fit(
             else:
                 stop_reason, iterations, grad_max = _lbfgs(model, evaluate, cfg, log, record, scale)
 
-    model = model.cpu()
-    with torch.no_grad():
-        table = model.table(mdp.to("cpu", torch.float64)).detach()
-    solution = _final_policy(mdp, table)
-    count.add("policy")
+        model = model.cpu()
+        final_mdp = mdp.to("cpu", torch.float64)
+        with torch.no_grad():
+            table = model.table(final_mdp).detach()
+        solution = soft_value_iteration(final_mdp, table).policy  # on the fit's threads, like its passes
+        count.add("policy")
     return MaxEntResult(
         reward_model=model,
         reward_table=table.numpy().copy(),
@@ -376,10 +377,6 @@ def _adam(model, evaluate, cfg, log, record, checkpoint=None, progress=None, loa
             checkpoint.save(it, {"parameters": dict(model.named_parameters()), "optimizer": opt.state_dict(),
                                  "iteration": it, "grad_max": grad_max, "fit": progress()})
     return reason, it, grad_max
-
-
-def _final_policy(mdp: TabularMDP, table: torch.Tensor) -> torch.Tensor:
-    return soft_value_iteration(mdp.to("cpu", torch.float64), table).policy
 
 
 def _feature_matrix(mdp: TabularMDP) -> torch.Tensor | None:
