@@ -1,14 +1,16 @@
 """Do the hand-made fast paths of the sampled solvers earn their keep? Each against the plain torch way.
 
-- SAC's Adam on one flat parameter vector (:func:`irl.solvers.sac.adam_step`) against
-  ``torch.optim.Adam(foreach=True)`` on the same parameters: time per gradient step;
+- SAC's gradient step: gradients by hand (:mod:`irl.solvers.sac.gradients`) and Adam on one flat
+  parameter vector (:func:`irl.solvers.sac.adam_step`) against autograd on the same losses
+  (:meth:`SACAgent.losses`) and ``torch.optim.Adam(foreach=True)``: time per gradient step;
 - SAC's exploration through a numpy copy of the actor against the torch actor: time per action;
 - policy gradient's rollout actions through a numpy copy of the actor (``_Drawer``) against the
   torch actor: time per action.
 
 One CPU thread, Pendulum-v1 sizes (3-d observations, 1-d actions), median of ``--repeats`` runs.
 A fast path stays only if it is clearly faster; each has an equivalence test
-(``tests/test_sac.py::test_adam_step_matches_torch_adam``, ``tests/test_generators.py``).
+(``tests/test_sac.py::test_adam_step_matches_torch_adam``, ``tests/test_sac_gradients.py``,
+``tests/test_generators.py``).
 
 Usage: python experiments/bench_solver_internals.py [--repeats 5] [--widths 64 256] [--write-readme]
 """
@@ -103,7 +105,7 @@ def main() -> None:
     run = Run()
     rows = []
     for width in args.widths:
-        for name, bench in (("SAC gradient step: flat Adam vs torch Adam(foreach)", sac_update),
+        for name, bench in (("SAC gradient step: by hand + flat Adam vs autograd + torch Adam", sac_update),
                             ("SAC exploration action: numpy actor vs torch", sac_explore),
                             ("PG rollout action: numpy actor vs torch", pg_draw)):
             ours, plain = bench(width, args.repeats)

@@ -3,8 +3,11 @@
 Each update draws one batch and takes one gradient step on the sum of the critic, actor and
 temperature losses: each loss reaches only its own parameters (the critic is read through
 detached weights in the actor loss), so the sum is the three separate SAC steps taken from
-the same parameters, in one backward pass. With a ``reward_fn`` every sampled batch is
-relabelled with the reward as it is now, so the whole replay follows a changing reward.
+the same parameters, in one backward pass. With Box actions and no absorbing state that
+gradient is written out by hand (:mod:`irl.solvers.sac.gradients`, equal to autograd's up to
+round-off); Discrete actions and absorbing states take it from autograd. With a ``reward_fn``
+every sampled batch is relabelled with the reward as it is now, so the whole replay follows a
+changing reward.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from irl.checkpoint import rng_state, set_rng_state
 from irl.solvers.agent import EnvStepper, RewardFunction, SteppingAgent, Transitions
 from irl.solvers.replay import ReplayBuffer, TransitionBatch
 from irl.solvers.sac.config import SACConfig
+from irl.solvers.sac.gradients import box_sac_gradients
 from irl.solvers.sac.losses import (
     LOG_STD_MAX,
     LOG_STD_MIN,
@@ -140,6 +144,13 @@ class SACAgent(SteppingAgent):
         self._actor_layers = self.policy.linear_layers()
         self._critic_layers = self.critic.layers()
         self._target_layers = self.critic_target.layers()
+        # Box actions without an absorbing state take their gradients by hand (irl.solvers.sac.gradients),
+        # written into views of the flat gradient laid out as the layers: critic, actor, log α.
+        self._by_hand = not self.discrete and not self.absorbing
+        layers = [*self._critic_layers, *self._actor_layers]
+        params = [p for pair in layers for p in pair] + ([self.log_alpha] if cfg.autotune_temperature else [])
+        self._grads = [self._flat_grad[p.storage_offset():p.storage_offset() + p.numel()].view_as(p) for p in params]
+        self._actor_frozen = [(w.detach(), b.detach()) for w, b in self._actor_layers]
 
     def bind_grads(self) -> None:
         """Makes every parameter's ``.grad`` a view of the one flat gradient again (after an outside
@@ -321,6 +332,20 @@ class SACAgent(SteppingAgent):
                       if cfg.autotune_temperature else torch.zeros((), device=self.device))
         return critic_loss(q, target), loss_actor, loss_alpha
 
+    @torch.no_grad()
+    def _box_gradients(self, batch: TransitionBatch, reward_fn: RewardFunction | None
+                       ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The losses of :meth:`losses` (Box actions, no absorbing state), their gradient written into the
+        flat gradient by hand (:func:`irl.solvers.sac.gradients.box_sac_gradients`); the same noise draws."""
+        n, d = batch.act.shape
+        reward = batch.env_reward if reward_fn is None else self.relabel(batch, reward_fn)
+        noise = torch.cat([torch.randn((n, d), device=self.device, generator=self.generator) for _ in range(2)])
+        return box_sac_gradients(self._actor_frozen, self._critic_frozen, self._target_layers,
+                                 self.policy.features(batch.obs), batch.act, reward,
+                                 self.policy.features(batch.next_obs), batch.terminated, noise,
+                                 self.log_alpha.detach(), gamma=self.config.gamma,
+                                 target_entropy=self.target_entropy, grads=self._grads)
+
     def _absorbing_losses(self, batch: TransitionBatch, reward_fn: RewardFunction | None
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """:meth:`losses` with an absorbing state (``config.absorbing``): rows whose last observation column
@@ -377,9 +402,13 @@ class SACAgent(SteppingAgent):
 
     def gradient_step(self, reward_fn: RewardFunction | None = None) -> None:
         """One gradient step on a fresh batch, then the target critics move (Polyak)."""
-        loss_critic, loss_actor, loss_alpha = self.losses(self.buffer.sample(self.config.batch_size), reward_fn)
-        self._flat_grad.zero_()
-        (loss_critic + loss_actor + loss_alpha).backward()
+        batch = self.buffer.sample(self.config.batch_size)
+        if self._by_hand:
+            loss_critic, loss_actor, _ = self._box_gradients(batch, reward_fn)
+        else:
+            loss_critic, loss_actor, loss_alpha = self.losses(batch, reward_fn)
+            self._flat_grad.zero_()
+            (loss_critic + loss_actor + loss_alpha).backward()
         self.updates += 1
         adam_step(self._flat, self._flat_grad, self._exp_avg, self._exp_avg_sq, step=self.updates, lr=self._lr)
         self._target_flat.lerp_(self._critic_flat, self.config.tau)
