@@ -43,6 +43,7 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 import torch
 
 from irl.envs.tabular import TabularMDP
@@ -170,31 +171,21 @@ class SecantMetric:
     """
 
     def __init__(self, n: int, pairs: list[tuple[np.ndarray, np.ndarray]] = ()) -> None:
-        # torch, not numpy/scipy: its linear algebra runs on the fit's one thread (cpu_threads_for),
-        # where OpenBLAS's own threads, woken for each factorisation, made a 144x144 Cholesky take
-        # 165 ms on a busy 2-core machine (and half the 48x48 fit's time).
-        B = torch.eye(n, dtype=torch.float64) if n <= DENSE_LIMIT else None
-        for s, y in pairs if B is not None else ():
-            s, y = torch.from_numpy(s), torch.from_numpy(y)
+        self.B = np.eye(n) if n <= DENSE_LIMIT else None
+        for s, y in pairs if self.B is not None else ():
             sy = float(s @ y)
-            if sy > 1e-10 * float(s.norm() * y.norm()):
-                Bs = B @ s
-                B += torch.outer(y, y) / sy - torch.outer(Bs, Bs) / float(s @ Bs)
-        self.B = None if B is None else B.numpy()
-        self._B = B
-        self.factor = None if B is None else torch.linalg.cholesky(B)
+            if sy > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
+                Bs = self.B @ s
+                self.B += np.outer(y, y) / sy - np.outer(Bs, Bs) / float(s @ Bs)
+        self.factor = None if self.B is None else scipy.linalg.cho_factor(self.B)
 
     def solve(self, r: np.ndarray) -> np.ndarray:
         """``B⁻¹ r``."""
-        if self.factor is None:
-            return r.copy()
-        return torch.cholesky_solve(torch.from_numpy(r).unsqueeze(-1), self.factor).squeeze(-1).numpy()
+        return r.copy() if self.factor is None else scipy.linalg.cho_solve(self.factor, r)
 
     def inner(self, z: np.ndarray, w: np.ndarray) -> float:
         """``zᵀ B w``."""
-        if self._B is None:
-            return float(z @ w)
-        return float(torch.from_numpy(z) @ (self._B @ torch.from_numpy(w)))
+        return float(z @ w) if self.B is None else float(z @ (self.B @ w))
 
 
 def steihaug_cg(
