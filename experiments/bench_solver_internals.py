@@ -2,7 +2,9 @@
 
 - SAC's gradient step: gradients by hand (:mod:`irl.solvers.sac.gradients`) and Adam on one flat
   parameter vector (:func:`irl.solvers.sac.adam_step`) against autograd on the same losses
-  (:meth:`SACAgent.losses`) and ``torch.optim.Adam(foreach=True)``: time per gradient step;
+  (:meth:`SACAgent.losses`) and ``torch.optim.Adam(foreach=True)``: time per gradient step, without
+  and with an absorbing state (``SACConfig.absorbing``: the critics read one more input column;
+  Pendulum never terminates, so no sampled row is absorbing and the cost is the path's own);
 - SAC's exploration through a numpy copy of the actor against the torch actor: time per action;
 - policy gradient's rollout actions through a numpy copy of the actor (``_Drawer``) against the
   torch actor: time per action.
@@ -47,16 +49,17 @@ def _timed(fn, n: int, repeats: int) -> float:
     return statistics.median(runs)
 
 
-def _sac(width: int) -> SACAgent:
-    agent = SACAgent(gym.make("Pendulum-v1"), SACConfig(hidden=(width, width), learning_starts=0), seed=0)
+def _sac(width: int, absorbing: bool = False) -> SACAgent:
+    config = SACConfig(hidden=(width, width), learning_starts=0, absorbing=absorbing)
+    agent = SACAgent(gym.make("Pendulum-v1"), config, seed=0)
     agent.collect(1000)
     agent.pending = 0
     return agent
 
 
-def sac_update(width: int, repeats: int) -> tuple[float, float]:
-    flat = _sac(width)
-    plain = _sac(width)
+def sac_update(width: int, repeats: int, absorbing: bool = False) -> tuple[float, float]:
+    flat = _sac(width, absorbing)
+    plain = _sac(width, absorbing)
     optimizer = torch.optim.Adam([{"params": list(plain.critic.parameters()), "lr": 3e-4},
                                   {"params": list(plain.policy.parameters()), "lr": 3e-4},
                                   {"params": [plain.log_alpha], "lr": 3e-4}], foreach=True)
@@ -69,6 +72,10 @@ def sac_update(width: int, repeats: int) -> tuple[float, float]:
         plain._target_flat.lerp_(plain._critic_flat, 0.005)
 
     return _timed(flat.gradient_step, 200, repeats), _timed(plain_step, 200, repeats)
+
+
+def sac_absorbing_update(width: int, repeats: int) -> tuple[float, float]:
+    return sac_update(width, repeats, absorbing=True)
 
 
 def sac_explore(width: int, repeats: int) -> tuple[float, float]:
@@ -106,6 +113,7 @@ def main() -> None:
     rows = []
     for width in args.widths:
         for name, bench in (("SAC gradient step: by hand + flat Adam vs autograd + torch Adam", sac_update),
+                            ("the same with an absorbing state (GAIL, AIRL)", sac_absorbing_update),
                             ("SAC exploration action: numpy actor vs torch", sac_explore),
                             ("PG rollout action: numpy actor vs torch", pg_draw)):
             ours, plain = bench(width, args.repeats)

@@ -3,9 +3,9 @@
 Each update draws one batch and takes one gradient step on the sum of the critic, actor and
 temperature losses: each loss reaches only its own parameters (the critic is read through
 detached weights in the actor loss), so the sum is the three separate SAC steps taken from
-the same parameters, in one backward pass. With Box actions and no absorbing state that
-gradient is written out by hand (:mod:`irl.solvers.sac.gradients`, equal to autograd's up to
-round-off); Discrete actions and absorbing states take it from autograd. With a ``reward_fn``
+the same parameters, in one backward pass. With Box actions that gradient is written out by
+hand (:mod:`irl.solvers.sac.gradients`, equal to autograd's up to round-off; ``SACConfig.autograd``
+takes autograd's instead); Discrete actions take it from autograd. With a ``reward_fn``
 every sampled batch is relabelled with the reward as it is now, so the whole replay follows a
 changing reward.
 """
@@ -144,9 +144,9 @@ class SACAgent(SteppingAgent):
         self._actor_layers = self.policy.linear_layers()
         self._critic_layers = self.critic.layers()
         self._target_layers = self.critic_target.layers()
-        # Box actions without an absorbing state take their gradients by hand (irl.solvers.sac.gradients),
-        # written into views of the flat gradient laid out as the layers: critic, actor, log α.
-        self._by_hand = not self.discrete and not self.absorbing
+        # Box actions take their gradients by hand (irl.solvers.sac.gradients) unless config.autograd, written
+        # into views of the flat gradient laid out as the layers: critic, actor, log α.
+        self._by_hand = not self.discrete and not cfg.autograd
         layers = [*self._critic_layers, *self._actor_layers]
         params = [p for pair in layers for p in pair] + ([self.log_alpha] if cfg.autotune_temperature else [])
         self._grads = [self._flat_grad[p.storage_offset():p.storage_offset() + p.numel()].view_as(p) for p in params]
@@ -335,16 +335,37 @@ class SACAgent(SteppingAgent):
     @torch.no_grad()
     def _box_gradients(self, batch: TransitionBatch, reward_fn: RewardFunction | None
                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The losses of :meth:`losses` (Box actions, no absorbing state), their gradient written into the
+        """The losses of :meth:`losses` (Box actions), their gradient written into the
         flat gradient by hand (:func:`irl.solvers.sac.gradients.box_sac_gradients`); the same noise draws."""
         n, d = batch.act.shape
-        reward = batch.env_reward if reward_fn is None else self.relabel(batch, reward_fn)
-        noise = torch.cat([torch.randn((n, d), device=self.device, generator=self.generator) for _ in range(2)])
-        return box_sac_gradients(self._actor_frozen, self._critic_frozen, self._target_layers,
-                                 self.policy.features(batch.obs), batch.act, reward,
-                                 self.policy.features(batch.next_obs), batch.terminated, noise,
-                                 self.log_alpha.detach(), gamma=self.config.gamma,
-                                 target_entropy=self.target_entropy, grads=self._grads)
+        if self.absorbing:
+            reward, obs, next_obs, flags = self._absorbing_inputs(batch, reward_fn)
+            kept = int((flags[0] < 0.5).sum())
+        else:
+            reward = batch.env_reward if reward_fn is None else self.relabel(batch, reward_fn)
+            obs, next_obs, flags, kept = self.policy.features(batch.obs), self.policy.features(batch.next_obs), None, n
+        noise = torch.cat([torch.randn((rows, d), device=self.device, generator=self.generator) for rows in (n, kept)])
+        return box_sac_gradients(self._actor_frozen, self._critic_frozen, self._target_layers, obs, batch.act, reward,
+                                 next_obs, batch.terminated, noise, self.log_alpha.detach(), gamma=self.config.gamma,
+                                 target_entropy=self.target_entropy, grads=self._grads, absorbing=flags)
+
+    def _absorbing_inputs(self, batch: TransitionBatch, reward_fn: RewardFunction | None
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+        """With an absorbing state: the rewards ``(N,)`` (``reward_fn.absorbing_reward`` on absorbing rows),
+        the network inputs of s and s' ``(N, F)`` (0 on absorbing rows) and their flags ``(N, 1)`` (1 = absorbing)."""
+        d = self.obs_dim
+        flag, next_flag = batch.obs[:, d:], batch.next_obs[:, d:]
+        if reward_fn is None:
+            reward = batch.env_reward
+        else:
+            inner = batch._replace(obs=batch.obs[:, :d], next_obs=batch.next_obs[:, :d],
+                                   terminated=(next_flag[:, 0] > 0.5).float())
+            reward = self.relabel(inner, reward_fn)
+            absorbing_reward = float(getattr(reward_fn, "absorbing_reward", 0.0))
+            reward = torch.where(flag[:, 0] > 0.5, torch.full_like(reward, absorbing_reward), reward)
+        obs = self.policy.features(batch.obs[:, :d]) * (1.0 - flag)
+        next_obs = self.policy.features(batch.next_obs[:, :d]) * (1.0 - next_flag)
+        return reward, obs, next_obs, (flag, next_flag)
 
     def _absorbing_losses(self, batch: TransitionBatch, reward_fn: RewardFunction | None
                           ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -352,19 +373,10 @@ class SACAgent(SteppingAgent):
         is 1 are absorbing. The critics see that column; the absorbing state's value is
         ``Q(absorbing, 0)``, learned from ``reward_fn.absorbing_reward`` with no entropy bonus; the actor
         and the temperature ignore absorbing rows (no choice made there matters)."""
-        cfg, d = self.config, self.obs_dim
-        flag, next_flag = batch.obs[:, d:], batch.next_obs[:, d:]
+        cfg = self.config
+        reward, obs, next_obs, (flag, next_flag) = self._absorbing_inputs(batch, reward_fn)
         is_abs, next_abs = flag[:, 0] > 0.5, next_flag[:, 0] > 0.5
-        if reward_fn is None:
-            reward = batch.env_reward
-        else:
-            inner = batch._replace(obs=batch.obs[:, :d], next_obs=batch.next_obs[:, :d], terminated=next_abs.float())
-            reward = self.relabel(inner, reward_fn)
-            absorbing_reward = float(getattr(reward_fn, "absorbing_reward", 0.0))
-            reward = torch.where(is_abs, torch.full_like(reward, absorbing_reward), reward)
         alpha = self.log_alpha.detach().exp()
-        obs = self.policy.features(batch.obs[:, :d]) * (1.0 - flag)
-        next_obs = self.policy.features(batch.next_obs[:, :d]) * (1.0 - next_flag)
         absorbing_in = torch.zeros(1, obs.shape[1] + 1, device=self.device)
         absorbing_in[0, -1] = 1.0
         keep = ~is_abs

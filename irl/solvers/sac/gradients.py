@@ -9,7 +9,8 @@ the activations it needs and the backward pass is written out, as pure functions
   (:class:`~irl.solvers.sac.networks.TwinCritic`), ``(M, in) -> (K, M, out)``;
 - :func:`box_sac_gradients`: the critic, actor and temperature losses of
   :mod:`~irl.solvers.sac.losses` on one batch, with the gradient of their sum written into
-  given tensors.
+  given tensors; with or without an absorbing state (``SACConfig.absorbing``, which GAIL and
+  AIRL use).
 
 The gradients are those autograd gives for the same losses (``tests/test_sac_gradients.py``
 checks it in float64); in float32 they differ from autograd's by round-off only (sums taken
@@ -106,7 +107,8 @@ def critic_backward(g: torch.Tensor, acts: list[torch.Tensor], layers: Layers, g
 def box_sac_gradients(actor: Layers, critic: Layers, target: Layers, obs: torch.Tensor, act: torch.Tensor,
                       reward: torch.Tensor, next_obs: torch.Tensor, terminated: torch.Tensor, noise: torch.Tensor,
                       log_alpha: torch.Tensor, *, gamma: float, target_entropy: float,
-                      grads: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                      grads: list[torch.Tensor], absorbing: tuple[torch.Tensor, torch.Tensor] | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """SAC's losses on one batch of Box transitions, with the gradient of their sum written into ``grads``.
 
     Args:
@@ -115,11 +117,17 @@ def box_sac_gradients(actor: Layers, critic: Layers, target: Layers, obs: torch.
         obs, next_obs: ``(N, F)`` network inputs of s and s'.
         act: ``(N, D)`` stored actions in ``[-1, 1]``.
         reward, terminated: ``(N,)`` (terminated 0/1).
-        noise: ``(2N, D)`` standard normal draws, rows ``:N`` for s', rows ``N:`` for s.
+        noise: ``(N + M, D)`` standard normal draws, rows ``:N`` for s', rows ``N:`` for the M rows
+            whose s is not absorbing (all N without ``absorbing``).
         log_alpha: the scalar ``log α``.
         gamma, target_entropy: the discount and the entropy the temperature aims at.
         grads: where the gradients go, shaped as the parameters: the critic's ``[dW_1, db_1, ...]``,
             then the actor's, then (tuning α) ``d/dlog α``; ``len(grads)`` says whether α is tuned.
+        absorbing: ``(flag, next_flag)``, each ``(N, 1)`` 0/1: which s and s' are the absorbing state
+            (Kostrikov et al. 2019; ``obs`` and ``next_obs`` are 0 there). The critics then read the flag
+            as one more input column; an absorbing s' is worth ``min_k Q'_k(absorbing, 0)`` with no
+            entropy term; the actor and temperature losses average over the M rows whose s is not
+            absorbing (0, with no gradient, when there are none).
 
     Returns the critic loss ``Σ_k mean_n ½ (Q_k(s, a) - y)²`` with ``y`` the soft Bellman target of
     ``a' ~ π(·|s')`` under the target critics, the actor loss ``mean_n (α log π(ã|s) - min_k Q_k(s, ã))``
@@ -129,8 +137,16 @@ def box_sac_gradients(actor: Layers, critic: Layers, target: Layers, obs: torch.
     """
     n, d = act.shape
     alpha = log_alpha.exp()
-    # the actor on s' (rows :n) and s (rows n:)
-    pi = mlp_forward(torch.cat([next_obs, obs]), actor)
+    if absorbing is None:  # the actor's rows; the critics' inputs at s, at the actor's rows, at s'
+        actor_obs, critic_obs, critic_kept, critic_next = obs, obs, obs, next_obs
+    else:
+        flag, next_flag = absorbing
+        keep = flag[:, 0] < 0.5
+        critic_obs, critic_next = torch.cat([obs, flag], 1), torch.cat([next_obs, next_flag], 1)
+        actor_obs, critic_kept = obs[keep], critic_obs[keep]
+    m = actor_obs.shape[0]
+    # the actor on s' (rows :n) and on the kept s (rows n:)
+    pi = mlp_forward(torch.cat([next_obs, actor_obs]), actor)
     mean, raw = pi[-1][:, :d], pi[-1][:, d:]
     log_std = raw.clamp(LOG_STD_MIN, LOG_STD_MAX)
     std_noise = log_std.exp().mul_(noise)
@@ -138,36 +154,44 @@ def box_sac_gradients(actor: Layers, critic: Layers, target: Layers, obs: torch.
     a = torch.tanh(u)
     log_prob = squashed_gaussian_log_prob(noise, log_std, u)
     # the target: y = r + γ (1 - done) (min_k Q'_k(s', a') - α log π(a'|s'))
-    next_q = critic_forward(torch.cat([next_obs, a[:n]], 1), target)[-1]
-    y = soft_target(reward, torch.addcmul(torch.amin(next_q, 0), alpha, log_prob[:n], value=-1.0), terminated,
-                    gamma)
-    # the critics on (s, a) (rows :n, trained) and on (s, ã) (rows n:, read by the actor)
-    x = torch.cat([torch.cat([obs, act], 1), torch.cat([obs, a[n:]], 1)])
+    next_in = torch.cat([critic_next, a[:n]], 1)
+    if absorbing is not None:  # one more row: the absorbing state with action 0
+        next_in = torch.cat([next_in, next_in.new_zeros(1, next_in.shape[1])])
+        next_in[n, obs.shape[1]] = 1.0
+    next_q_min = torch.amin(critic_forward(next_in, target)[-1], 0)
+    next_v = torch.addcmul(next_q_min[:n], alpha, log_prob[:n], value=-1.0)
+    if absorbing is not None:
+        next_v = torch.where(next_flag[:, 0] > 0.5, next_q_min[n], next_v)
+    y = soft_target(reward, next_v, terminated, gamma)
+    # the critics on (s, a) (rows :n, trained) and on (s, ã) (the kept rows, read by the actor)
+    x = torch.cat([torch.cat([critic_obs, act], 1), torch.cat([critic_kept, a[n:]], 1)])
     q_acts = critic_forward(x, critic)
     q = q_acts[-1]
     diff = q[:, :n] - y
     q_pi = q[:, n:]
     q_pi_min = torch.amin(q_pi, 0)
     lp = log_prob[n:]
-    losses = (torch.mul(diff.square().sum(), 0.5 / n), torch.sub(lp * alpha, q_pi_min).mean())
-    # dL/dq: (q - y) / N on rows :n; -1/N on the smallest critic of rows n: (shared among ties, as amin's)
+    m_inv = 1.0 / max(m, 1)  # no kept rows: the actor's and temperature's losses and gradients are 0
+    zero = q.new_zeros(())
+    losses = (torch.mul(diff.square().sum(), 0.5 / n), torch.sub(lp * alpha, q_pi_min).mean() if m else zero)
+    # dL/dq: (q - y) / N on rows :n; -1/M on the smallest critic of rows n: (shared among ties, as amin's)
     smallest = (q_pi == q_pi_min).to(q.dtype)
-    g_q = torch.cat([diff.mul(1.0 / n), smallest.div_(smallest.sum(0)).mul_(-1.0 / n)], 1)
+    g_q = torch.cat([diff.mul(1.0 / n), smallest.div_(smallest.sum(0)).mul_(-m_inv)], 1)
     n_critic = 2 * len(critic)
-    g_a = critic_backward(g_q, q_acts, critic, grads[:n_critic], n, slice(obs.shape[1], None))
+    g_a = critic_backward(g_q, q_acts, critic, grads[:n_critic], n, slice(critic_obs.shape[1], None))
     # back through ã = tanh(u), u = mean + σ ε, log σ = clamp(raw);
     # directly, d log π/du = 2 tanh u and d log π/d log σ = -1
     a_pi = a[n:]
-    coef = alpha * (1.0 / n)
+    coef = alpha * m_inv
     g_u = torch.addcmul(g_a, g_a, a_pi.square(), value=-1.0).add_(a_pi * (2.0 * coef))
     g_log_std = (g_u * std_noise[n:]).sub_(coef)
     g_raw = g_log_std.mul_(log_std[n:] == raw[n:])
     n_actor = 2 * len(actor)
     mlp_backward(torch.cat([g_u, g_raw], 1), [h[n:] for h in pi[:-1]], actor, grads[n_critic:n_critic + n_actor])
-    entropy_gap = lp.mean() + target_entropy
+    entropy_gap = lp.mean() + target_entropy if m else zero
     if len(grads) > n_critic + n_actor:
         torch.neg(entropy_gap, out=grads[-1])
         loss_alpha = -(log_alpha * entropy_gap)
     else:
-        loss_alpha = torch.zeros((), dtype=q.dtype, device=q.device)
+        loss_alpha = zero
     return (*losses, loss_alpha)
