@@ -27,8 +27,7 @@ from irl.solvers.replay import ReplayBuffer, TransitionBatch
 from irl.solvers.sac.config import SACConfig
 from irl.solvers.sac.gradients import box_sac_gradients
 from irl.solvers.sac.losses import (
-    LOG_STD_MAX,
-    LOG_STD_MIN,
+    _LOG2,
     actor_loss,
     adam_step,
     critic_loss,
@@ -38,13 +37,12 @@ from irl.solvers.sac.losses import (
     temperature_loss,
 )
 from irl.solvers.sac.networks import SACPolicy, TwinCritic
+from irl.solvers.sac.numpy_actor import numpy_explore, numpy_layers
 from irl.solvers.soft_bellman import policy_soft_value, soft_target
 from irl.solvers.spaces import SetupError, flat_dim, space_spec
 
 __all__ = ["SACAgent"]
 
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_LOG2 = math.log(2.0)
 
 
 def _flatten(params: list[torch.Tensor]) -> torch.Tensor:
@@ -113,10 +111,7 @@ class SACAgent(SteppingAgent):
         self.demos_without_rewards = False
         self.last_losses: tuple[torch.Tensor, ...] | None = None
         # On the CPU one action is cheaper in numpy (on views of the weights) than in torch.
-        self._numpy_net = None
-        if self.device.type == "cpu":
-            self._numpy_net = [(m.weight.detach().numpy(), m.bias.detach().numpy())
-                               for m in self.policy.net if isinstance(m, torch.nn.Linear)]
+        self._numpy_net = numpy_layers(self.policy.net) if self.device.type == "cpu" else None
         self.stepper = EnvStepper(env, seed, log=log, extras=self.stats)
 
     def _setup_adam(self) -> None:
@@ -245,26 +240,9 @@ class SACAgent(SteppingAgent):
         """An action drawn from the policy for one env observation, and its log π (env units)."""
         if self._numpy_net is None:
             return self._explore_torch(obs)
-        layers = self._numpy_net
-        w, b = layers[0]
-        if self.policy.encoder.discrete:
-            h = w[:, int(obs)] + b  # a one-hot input picks a column
-        else:
-            h = w @ np.asarray(obs, dtype=np.float32).reshape(-1) + b
-        for w, b in layers[1:]:
-            h = w @ np.maximum(h, 0.0) + b
-        if self.discrete:
-            p = np.exp(h - h.max())
-            a = min(int(np.searchsorted(np.cumsum(p), self.rng.random() * p.sum(), side="right")), len(p) - 1)
-            return np.array([a], dtype=np.float32), float(np.log(p[a] / p.sum()))
-        d = self.policy.act_dim
-        log_std = np.clip(h[d:], LOG_STD_MIN, LOG_STD_MAX)
-        noise = self.rng.standard_normal(d)
-        u = h[:d] + np.exp(log_std) * noise
-        # log N(u) - log(1 - tanh(u)^2), with log(1 - tanh(u)^2) = 2 (log 2 - u - softplus(-2u))
-        log_1m_tanh2 = 2.0 * (_LOG2 - u - np.logaddexp(0.0, -2.0 * u))
-        log_prob = float(np.sum(-0.5 * noise**2 - log_std - _LOG_SQRT_2PI - log_1m_tanh2))
-        return np.tanh(u).astype(np.float32), log_prob - self.policy.log_scale
+        a, log_prob = numpy_explore(self._numpy_net, obs, one_hot_input=self.policy.encoder.discrete,
+                                    discrete=self.discrete, act_dim=self.policy.act_dim, rng=self.rng)
+        return a, log_prob if self.discrete else log_prob - self.policy.log_scale
 
     def _explore_torch(self, obs: Any) -> tuple[np.ndarray, float]:
         x = torch.from_numpy(np.asarray(obs, dtype=np.float32).reshape(1, -1)).to(self.device)
