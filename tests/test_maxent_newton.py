@@ -186,7 +186,12 @@ def test_newton_reaches_the_lbfgs_optimum(reward):
     lbfgs, newton = fits["lbfgs"], fits["newton"]
     assert lbfgs.converged and newton.converged and newton.stop_reason == "grad_tol"
     assert newton.log[-1]["objective"] == pytest.approx(lbfgs.log[-1]["objective"], abs=1e-6)
-    np.testing.assert_allclose(newton.reward_table, lbfgs.reward_table, atol=2e-4)
+    # Each within 2e-4 of the optimum (Newton to a gradient of 1e-9; L-BFGS stalls at round-off near
+    # 3e-8): a gradient of 1e-6 along the weakest curvature (l2 = 1e-3) leaves about that much.
+    optimum = maxent.fit(mdp, demos, reward=reward, optimizer="newton", grad_tol=1e-9)
+    assert optimum.converged
+    for fit in (lbfgs, newton):
+        np.testing.assert_allclose(fit.reward_table, optimum.reward_table, atol=2e-4)
     assert newton.evaluations["hvp"] > 0
     if reward == "tabular-state":  # 64 weights: Newton's products pay off (16 block weights: about even)
         assert newton.passes < lbfgs.passes
@@ -200,6 +205,74 @@ def test_newton_on_a_discounted_mdp_with_terminations():
     assert all(f.converged for f in fits.values())
     np.testing.assert_allclose(fits["newton"].reward_table, fits["lbfgs"].reward_table, atol=1e-4)
     assert fits["newton"].passes < fits["lbfgs"].passes
+
+
+def test_the_constant_reward_direction_of_each_model():
+    from irl.rewards import LinearReward, make_reward
+
+    mdp = gridworld_mdp(**_block_gridworld(size=8, block_size=2))
+    blocks = make_reward("linear", mdp, dtype=torch.float64)  # 16 block indicators: they partition the states
+    theta = maxent_module._constant_direction(blocks, mdp)
+    np.testing.assert_allclose(blocks.features.numpy() @ theta, 1.0, atol=1e-12)
+    tabular = make_reward("tabular-state", mdp, dtype=torch.float64)
+    np.testing.assert_array_equal(maxent_module._constant_direction(tabular, mdp), np.ones(mdp.n_env_states))
+    rng = np.random.default_rng(0)  # 3 random features of 64 states: no constant in their span
+    features = torch.as_tensor(rng.standard_normal((mdp.n_env_states, 3)))
+    assert maxent_module._constant_direction(LinearReward(features, mdp.n_actions), mdp) is None
+
+
+def _newton_spy(monkeypatch) -> dict:
+    """Record the ``flat`` and ``scale`` the fit hands to Newton, and every secant metric's base."""
+    import irl.inverse.maxent_newton as newton_module
+
+    seen: dict = {"bases": []}
+    real_tr, real_metric = maxent_module.trust_region_newton, newton_module.SecantMetric
+
+    def tr(*a, **k):
+        seen.update(flat=k["flat"], scale=k["scale"], l2=k["l2"])
+        return real_tr(*a, **k)
+
+    class Metric(real_metric):
+        def __init__(self, n, pairs=(), base=None):
+            seen["bases"].append(base)
+            super().__init__(n, pairs, base)
+
+    monkeypatch.setattr(maxent_module, "trust_region_newton", tr)
+    monkeypatch.setattr(newton_module, "SecantMetric", Metric)
+    return seen
+
+
+def test_newton_preconditions_exactly_along_the_flat_constant_direction(monkeypatch):
+    """Full-length episodes: a constant reward leaves π unchanged, so the Hessian in θ has the exact
+    eigenpair (l2, θ₀); the metric's base keeps it, and the fit still lands on L-BFGS's optimum."""
+    kw = _block_gridworld(size=8, block_size=2)
+    mdp = gridworld_mdp(**kw)
+    demos = generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=30, seed=1)
+    counts = demo_counts(mdp, demos)
+    r = torch.as_tensor(np.random.default_rng(0).standard_normal((mdp.n_env_states, mdp.n_actions)))
+    dD = _tangent(mdp, counts, r, torch.ones_like(r))
+    assert dD.abs().max() < 1e-12 and _tangent(mdp, counts, r, r).abs().max() > 1e-2  # flat along 1, not along r
+    seen = _newton_spy(monkeypatch)
+    newton = maxent.fit(mdp, demos, reward="linear", optimizer="newton", grad_tol=1e-6)
+    lbfgs = maxent.fit(mdp, demos, reward="linear", optimizer="lbfgs", grad_tol=1e-6)
+    assert newton.converged and seen["bases"] and all(b is not None for b in seen["bases"])
+    v0, scale, l2 = seen["flat"] / np.linalg.norm(seen["flat"]), seen["scale"], seen["l2"]
+    base_theta = seen["bases"][0] * np.outer(scale, scale)  # the base in θ
+    np.testing.assert_allclose(base_theta @ v0, l2 * v0, atol=1e-12)
+    np.testing.assert_allclose(np.linalg.eigvalsh(base_theta)[0], l2, rtol=1e-9)
+    np.testing.assert_allclose(newton.reward_table, lbfgs.reward_table, atol=2e-4)
+
+
+def test_newton_keeps_the_diagonal_base_where_the_constant_reward_matters(monkeypatch):
+    """Episodes that end in a terminal state: a constant reward changes π (it pays for living), the
+    one-product check sees it, and the metric keeps the plain diagonal base."""
+    rng = np.random.default_rng(5)
+    mdp, P = _random_mdp(rng, S=6, discount=0.9, terminal=(5,))
+    demos = _random_demos(rng, P, {5}, n_episodes=20, max_len=8, start_states=[0, 1, 2])
+    seen = _newton_spy(monkeypatch)
+    result = maxent.fit(mdp, demos, reward="tabular", optimizer="newton", grad_tol=1e-6)
+    assert seen["flat"] is not None and result.converged
+    assert seen["bases"] and all(b is None for b in seen["bases"])
 
 
 def test_every_pass_is_counted(monkeypatch):

@@ -226,7 +226,8 @@ def fit(
             if cfg.optimizer == "newton":
                 stop_reason, iterations, grad_max = trust_region_newton(
                     model, mdp, work_mdp, counts.likelihood_mass, evaluate, start_point, l2=cfg.l2,
-                    grad_tol=cfg.grad_tol, max_iters=cfg.max_iters, scale=scale, count=count, on_iteration=record)
+                    grad_tol=cfg.grad_tol, max_iters=cfg.max_iters, scale=scale, count=count, on_iteration=record,
+                    flat=_constant_direction(model, mdp))
             else:
                 stop_reason, iterations, grad_max = _lbfgs(model, evaluate, cfg, log, record, scale)
 
@@ -293,6 +294,24 @@ def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) ->
         return None
     h = h.reshape(-1).numpy()
     return np.sqrt(h + 1e-2 * max(float(h.mean()), 1e-12))
+
+
+def _constant_direction(model: torch.nn.Module, mdp: TabularMDP) -> np.ndarray | None:
+    """Parameters θ whose reward table is 1 on every state and action, for the linear-in-θ models whose
+    features span the constant reward (a tabular reward; features that partition the states), else None.
+
+    Adding a constant to every reward leaves the soft-optimal policy unchanged when no episode ends
+    early, so the likelihood is flat along θ: :func:`~irl.inverse.maxent_newton.trust_region_newton`
+    checks that and preconditions along it exactly.
+    """
+    if isinstance(model, TabularReward):
+        return np.ones(sum(p.numel() for p in model.parameters() if p.requires_grad))
+    if not isinstance(model, LinearReward) or model.features is None:
+        return None
+    phi = model.features.to("cpu", torch.float64)
+    phi = phi.reshape(-1, phi.shape[-1]).numpy()  # (S, F) or (S·A, F)
+    theta = np.linalg.lstsq(phi, np.ones(phi.shape[0]), rcond=None)[0]
+    return theta if np.abs(phi @ theta - 1.0).max() <= 1e-9 else None
 
 
 def _scale(curvature: np.ndarray | None, model: torch.nn.Module) -> np.ndarray:

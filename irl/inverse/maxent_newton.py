@@ -61,6 +61,9 @@ PASSES = {"objective": 1.0, "policy": 1.0, "states": 1.0, "hvp": 1.0}
 SECANT_MEMORY = 3
 #: parameters above which the metric stays the identity (a dense ``(n, n)`` matrix is too big)
 DENSE_LIMIT = 2000
+#: the likelihood counts as flat along a direction ``v`` when ``max |dD[J v]|`` is at most this times
+#: ``max |J v|`` times the visitation's total mass (round-off is about 1e-15 of that)
+FLAT_TOL = 1e-9
 
 
 class PassCount:
@@ -162,16 +165,17 @@ def finite_visitation_tangent(
 
 
 class SecantMetric:
-    """A positive definite ``B ≈ H`` ``(n, n)``: BFGS updates of the identity from exact Hessian
-    products ``(s, H s)``, those with ``sᵀHs <= 0`` skipped; the identity when n > :data:`DENSE_LIMIT`.
+    """A positive definite ``B ≈ H`` ``(n, n)``: BFGS updates of ``base`` (positive definite; the
+    identity if None) from exact Hessian products ``(s, H s)``, those with ``sᵀHs <= 0`` skipped; the
+    identity when n > :data:`DENSE_LIMIT`.
 
     BFGS updates along the H-conjugate directions of a CG solve reproduce H on their span (the
     quadratic termination of BFGS, Nocedal & Wright 2006, Ch. 6), so ``B`` is the Hessian of the
     last iterations along the directions they explored.
     """
 
-    def __init__(self, n: int, pairs: list[tuple[np.ndarray, np.ndarray]] = ()) -> None:
-        self.B = np.eye(n) if n <= DENSE_LIMIT else None
+    def __init__(self, n: int, pairs: list[tuple[np.ndarray, np.ndarray]] = (), base: np.ndarray | None = None) -> None:
+        self.B = None if n > DENSE_LIMIT else np.eye(n) if base is None else base.copy()
         for s, y in pairs if self.B is not None else ():
             sy = float(s @ y)
             if sy > 1e-10 * np.linalg.norm(s) * np.linalg.norm(y):
@@ -250,6 +254,7 @@ def trust_region_newton(
     scale: np.ndarray,
     count: PassCount,
     on_iteration: Callable[[dict[str, float]], None],
+    flat: np.ndarray | None = None,
 ) -> tuple[str, int, float]:
     """Minimise −L + ``l2/2 ‖θ‖²`` over the parameters θ of ``model`` (linear in θ: a linear or
     tabular reward) by trust-region Newton (module docstring) on ``x = θ · scale``.
@@ -265,6 +270,16 @@ def trust_region_newton(
     largest entry of the gradient is at most ``grad_tol``, after ``max_iters`` iterations, or
     when the model predicts no decrease. Returns (stop reason, iterations, final max |grad|); the
     model is left at the last accepted point.
+
+    ``flat`` ``(n,)``, if given, is a parameter direction whose reward is a constant (e.g. θ = 1 for
+    features that partition the states): where that leaves the soft-optimal policy unchanged (no
+    episode ends early), the likelihood is flat along it and the Hessian has the exact eigenpair
+    ``(l2, flat)``. The diagonal preconditioner mixes that smallest eigenvalue into every direction;
+    with ``l2 > 0`` one product at the start checks the flatness and the metric's base becomes the
+    diagonal on the complement of ``flat`` plus ``l2`` along it. On the block-feature gridworlds of
+    ``experiments/bench_tabular.py`` (features that partition the states), seeds 0–4, that took 948
+    counted passes instead of 1,039 on 48×48 and 577 instead of 624 on 32×32 (seed by seed the paths
+    differ, from 38% fewer to 17% more).
     """
     params = [p for p in model.parameters() if p.requires_grad]
     sizes = [p.numel() for p in params]
@@ -272,9 +287,9 @@ def trust_region_newton(
     names = [n for n, p in table_of.named_parameters() if p.requires_grad]
     cache: OrderedDict[bytes, dict[str, Any]] = OrderedDict()  # the current point and the proposed one
 
-    def split(flat: np.ndarray) -> list[torch.Tensor]:
+    def split(vector: np.ndarray) -> list[torch.Tensor]:
         return [torch.as_tensor(c, dtype=p.dtype).view(p.shape) for p, c in
-                zip(params, np.split(flat, np.cumsum(sizes)[:-1]))]
+                zip(params, np.split(vector, np.cumsum(sizes)[:-1]))]
 
     def set_params(theta: np.ndarray) -> None:
         with torch.no_grad():
@@ -310,21 +325,41 @@ def trust_region_newton(
             count.add("states")
         return visitation_tangent(work_mdp, solution.policy, rec["states"], u)
 
-    def hessp(rec: dict[str, Any], p: np.ndarray) -> np.ndarray:
+    def visitation_change(rec: dict[str, Any], v: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """The reward direction ``u = J v`` and ``dD`` along it, both ``(n_env_states, A)``, at ``rec``."""
         like = rec["ev"].visitation
-        v = p / scale
         with torch.no_grad():
             u = torch.func.functional_call(table_of, dict(zip(names, split(v))), ())  # J v: the table is linear
-        u = reward_table(work_mdp, u.to(like.device, like.dtype))
-        dD = tangent(rec, u)[: work_mdp.n_env_states]
+        u = u.to(like.device, like.dtype)
+        count.add("hvp")
+        return u, tangent(rec, reward_table(work_mdp, u))[: work_mdp.n_env_states]
+
+    def hessp(rec: dict[str, Any], p: np.ndarray) -> np.ndarray:
+        v = p / scale
+        _, dD = visitation_change(rec, v)
         table = model.table(mdp)
         jt = torch.autograd.grad(table, params, dD.to(table.device, table.dtype))
-        count.add("hvp")
         return (np.concatenate([j.detach().cpu().numpy().ravel() for j in jt]) + l2 * v) / scale
+
+    def flat_base(rec: dict[str, Any]) -> np.ndarray | None:
+        """The secant metric's base with the exact curvature ``l2`` along ``flat``, once one product has
+        confirmed the likelihood is flat along it; None otherwise (``flat`` above)."""
+        if flat is None or l2 <= 0 or flat.size > DENSE_LIMIT or not np.linalg.norm(flat) > 0:
+            return None
+        v0 = flat / np.linalg.norm(flat)
+        u, dD = visitation_change(rec, v0)
+        mass = float(rec["ev"].visitation.abs().sum())
+        if not float(dD.abs().max()) <= FLAT_TOL * float(u.abs().max()) * mass:
+            return None  # e.g. episodes that end early: the constant reward is a reward for living
+        # In θ (x = θ · scale): (I − v0 v0ᵀ) diag(scale²) (I − v0 v0ᵀ) + l2 v0 v0ᵀ, written out in O(n²).
+        dv = scale**2 * v0
+        base = np.diag(scale**2) - np.outer(dv, v0) - np.outer(v0, dv) + (float(v0 @ dv) + l2) * np.outer(v0, v0)
+        return base / np.outer(scale, scale)
 
     x = np.concatenate([p.detach().cpu().numpy().ravel() for p in params]) * scale
     rec, radius, history = record(x, *start), 1.0, []
-    metric = SecantMetric(x.size)
+    base = flat_base(rec)
+    metric = SecantMetric(x.size, base=base)
     reason, k = "max_iters", 0
     while k < max_iters and rec["grad_max"] > grad_tol:
         g = rec["grad"]
@@ -345,7 +380,7 @@ def trust_region_newton(
         k += 1
         on_iteration(dict(rec["entry"]))
         history = (history + [pairs])[-SECANT_MEMORY:]
-        metric = SecantMetric(x.size, [pair for solve in history for pair in solve])
+        metric = SecantMetric(x.size, [pair for solve in history for pair in solve], base)
         if predicted <= 0:
             reason = "trust_region"
             break
