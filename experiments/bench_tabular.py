@@ -26,7 +26,7 @@ experiments/README.md, and with ``--maxent`` the MaxEnt table into ``bench_tabul
 
 Usage: python experiments/bench_tabular.py [--sizes 16 32 48 64 128] [--horizon H] [--threads 2]
            [--device cpu cuda] [--repeats 5] [--imitation-python PATH]
-           [--imitation-max-side 48] [--maxent] [--write-readme]
+           [--imitation-max-side 48] [--maxent] [--maxent-seeds 0 1 2 3 4] [--write-readme]
 """
 
 from __future__ import annotations
@@ -155,6 +155,24 @@ def bench_passes(side: int, horizon: int, dtype_name: str, device: str, repeats:
         diff = float((D.double() - D64).abs().max() / D64.abs().max())
         out[name] = {"seconds": seconds, "memory": memory, "mass": float(D.sum()), "diff": diff}
         del D
+    return out
+
+
+def newton_over_seeds(side: int, seeds: list[int]) -> list[dict]:
+    """The default (Newton) fit of :func:`bench_ours_maxent` on other draws of the 100 demos, one per seed: its
+    counted passes, iterations and EPIC (one path of the trust region is one draw; how much they spread)."""
+    from irl.envs import gridworld_mdp
+    from irl.inverse import maxent
+    from irl.metrics import epic_distance
+    from irl.runs.generate import generate_tabular_demos
+
+    kw = {"size": side, "reward": "random", "features": "blocks", "block_size": 4}
+    mdp, out = gridworld_mdp(**kw), []
+    for seed in seeds:
+        demos = generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=100, seed=seed)
+        result = maxent.fit(mdp, demos, reward="linear", seed=0, optimizer="newton")
+        out.append({"seed": seed, "passes_counted": result.passes, "iterations": result.iterations,
+                    "epic": epic_distance(mdp, mdp.reward, result.reward_table), "converged": result.converged})
     return out
 
 
@@ -356,6 +374,17 @@ def maxent_table(results: list[dict], messages: list[dict]) -> str:
     notes = ("One pass = soft value iteration + visitation + the demo terms, timed just before each fit on the "
              "fit's thread count; passes counted = the fit's own evaluations in passes (objective 1, soft VI "
              "alone 1, Hessian-vector product 1, policy table + state sweep 1), independent of the machine's load.")
+    spread = [m for m in results if m.get("seeds")]
+    if spread:
+        parts = []
+        for m in spread:
+            counted = [r["passes_counted"] for r in m["seeds"]]
+            parts.append(f"{m['side']}×{m['side']}: {', '.join(f'{c:.0f}' for c in counted)} (mean "
+                         f"{statistics.mean(counted):.0f}; {sum(r['converged'] for r in m['seeds'])} of {len(counted)} "
+                         f"converged)")
+        seeds = ", ".join(str(r["seed"]) for r in spread[0]["seeds"])
+        notes += (f"\n\nThe same Newton fit on the demos drawn with seeds {seeds} (the fits above use seed 0), passes "
+                  f"counted: {'; '.join(parts)}. Each draw takes its own path through the trust region.")
     if not goals:
         return f"{table}\n\n{notes}"
     return f"{table}\n\n{notes}\n\nThe issues' goals, as measured in this run: {'; '.join(goals)}."
@@ -372,6 +401,9 @@ def main() -> None:
     parser.add_argument("--imitation-python", default=None, help="python of a venv where imitation is installed")
     parser.add_argument("--imitation-max-side", type=int, default=48, help="its dense model is S*A*S floats")
     parser.add_argument("--maxent", action="store_true", help="also time a MaxEnt gradient and fit (32, 48)")
+    parser.add_argument("--maxent-seeds", type=int, nargs="*", default=[],
+                        help="with --maxent: also fit with Newton on these other demo draws and report the spread "
+                             "of its counted passes")
     parser.add_argument("--write-readme", action="store_true",
                         help="write the table(s) into their generated blocks of experiments/README.md")
     parser.add_argument("--imitation-worker", type=int, default=None, help=argparse.SUPPRESS)
@@ -421,7 +453,7 @@ def main() -> None:
         print("\nexact MaxEnt (linear reward on 4x4-cell block features, 100 demos), float64 CPU")
         for side in (32, 48):
             m = bench_ours_maxent(side, args.repeats)
-            maxent_results.append({"side": side, **m})
+            maxent_results.append({"side": side, **m, "seeds": newton_over_seeds(side, args.maxent_seeds)})
             print(
                 f"  {side}x{side}: gradient {m['gradient_seconds']:.4f} s, full fit {m['fit_seconds']:.2f} s "
                 f"({m['fit_iterations']} iterations, converged {m['converged']})",

@@ -212,13 +212,13 @@ def test_the_constant_reward_direction_of_each_model():
 
     mdp = gridworld_mdp(**_block_gridworld(size=8, block_size=2))
     blocks = make_reward("linear", mdp, dtype=torch.float64)  # 16 block indicators: they partition the states
-    theta = maxent_module._constant_direction(blocks, mdp)
+    theta = maxent_module._constant_direction(blocks)
     np.testing.assert_allclose(blocks.features.numpy() @ theta, 1.0, atol=1e-12)
     tabular = make_reward("tabular-state", mdp, dtype=torch.float64)
-    np.testing.assert_array_equal(maxent_module._constant_direction(tabular, mdp), np.ones(mdp.n_env_states))
+    np.testing.assert_array_equal(maxent_module._constant_direction(tabular), np.ones(mdp.n_env_states))
     rng = np.random.default_rng(0)  # 3 random features of 64 states: no constant in their span
     features = torch.as_tensor(rng.standard_normal((mdp.n_env_states, 3)))
-    assert maxent_module._constant_direction(LinearReward(features, mdp.n_actions), mdp) is None
+    assert maxent_module._constant_direction(LinearReward(features, mdp.n_actions)) is None
 
 
 def _newton_spy(monkeypatch) -> dict:

@@ -227,7 +227,7 @@ def fit(
                 stop_reason, iterations, grad_max = trust_region_newton(
                     model, mdp, work_mdp, counts.likelihood_mass, evaluate, start_point, l2=cfg.l2,
                     grad_tol=cfg.grad_tol, max_iters=cfg.max_iters, scale=scale, count=count, on_iteration=record,
-                    flat=_constant_direction(model, mdp))
+                    flat=_constant_direction(model))
             else:
                 stop_reason, iterations, grad_max = _lbfgs(model, evaluate, cfg, log, record, scale)
 
@@ -296,7 +296,7 @@ def _curvature(model: torch.nn.Module, counts: torch.Tensor, mdp: TabularMDP) ->
     return np.sqrt(h + 1e-2 * max(float(h.mean()), 1e-12))
 
 
-def _constant_direction(model: torch.nn.Module, mdp: TabularMDP) -> np.ndarray | None:
+def _constant_direction(model: torch.nn.Module) -> np.ndarray | None:
     """Parameters θ whose reward table is 1 on every state and action, for the linear-in-θ models whose
     features span the constant reward (a tabular reward; features that partition the states), else None.
 
