@@ -4,7 +4,9 @@ SAC computes its gradient by hand for Box actions (:mod:`irl.solvers.sac.gradien
 takes autograd's instead. The two agree to float32 round-off at every step (``tests/test_sac_gradients.py``), but
 adversarial training is chaotic: a difference in the last bit can grow into another run. This script fits GAIL and
 AIRL (SAC generator with its absorbing state, the defaults) on Pendulum-v1 from the first 10 episodes of
-``demos/pendulum-sac-expert.npz`` with each gradient, seed by seed, and reports each fit's final normalised return
+``demos/pendulum-sac-expert.npz``, and (``--methods sac``) trains SAC alone on the env's reward (no absorbing state:
+the path of GCL's generator and ``irl train --algo sac``), with each gradient, seed by seed, and reports each
+fit's final normalised return
 ``(R - R_random) / (R_demos - R_random)`` (the final policy, 10 deterministic episodes, as
 ``experiments/bench_adversarial.py`` scores it) and its wall time, one torch thread per fit.
 
@@ -51,10 +53,16 @@ def fit_one(spec: dict) -> dict:
 
     torch.set_num_threads(1)
     demos = load_demos(ROOT / DEMOS).take(EPISODES)
-    config = AdversarialConfig(method=spec["method"], generator="sac", steps=spec["steps"], seed=spec["seed"],
-                               generator_kwargs={"autograd": spec["gradient"] == "autograd"})
+    autograd = spec["gradient"] == "autograd"
     start = time.perf_counter()
-    result = adversarial_fit(EnvTask(ENV, {}), demos, config=config)
+    if spec["method"] == "sac":  # SAC alone on the env's reward: no demos, no absorbing state
+        from irl.solvers import sac
+
+        result = sac.train(ENV, total_steps=spec["steps"], seed=spec["seed"], autograd=autograd, cpu_threads=1)
+    else:
+        config = AdversarialConfig(method=spec["method"], generator="sac", steps=spec["steps"], seed=spec["seed"],
+                                   generator_kwargs={"autograd": autograd})
+        result = adversarial_fit(EnvTask(ENV, {}), demos, config=config)
     seconds = time.perf_counter() - start
     returns = return_metrics(ENV, {}, demos, result.policy, seed=spec["seed"], episodes=10)
     return {**spec, "final": returns["normalised_return"], "seconds": seconds}
@@ -102,8 +110,8 @@ def paired_summary(rows: list[dict]) -> str:
 
     lines, everything = [], []
     methods = list(dict.fromkeys(r["method"] for r in rows))
-    for method in methods + (["both methods"] if len(methods) > 1 else []):
-        if method == "both methods":
+    for method in methods + (["all methods"] if len(methods) > 1 else []):
+        if method == "all methods":
             pairs = everything
         else:
             by = {(r["seed"], r["gradient"]): r["final"] < FAILED for r in rows if r["method"] == method}
@@ -122,7 +130,8 @@ def paired_summary(rows: list[dict]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--methods", nargs="+", default=["gail", "airl"], choices=["gail", "airl"])
+    parser.add_argument("--methods", nargs="+", default=["gail", "airl"], choices=["gail", "airl", "sac"],
+                        help="sac: SAC alone on the env's reward (the generator of GCL, and `irl train --algo sac`)")
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--steps", type=int, default=20_000, help="env steps per fit")
     parser.add_argument("--gradients", nargs="+", default=list(GRADIENTS), choices=list(GRADIENTS))

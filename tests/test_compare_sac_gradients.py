@@ -17,14 +17,16 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_both_gradients_run_the_same_fit_and_fill_the_table(tmp_path: Path) -> None:
     out, cache = tmp_path / "rows.json", tmp_path / "cache.jsonl"
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "compare_sac_gradients.py"), "--methods", "gail", "--seeds", "0",
-         "1", "--steps", "1200", "--out", str(out), "--cache", str(cache)], capture_output=True, text=True,
+        [sys.executable, str(ROOT / "experiments" / "compare_sac_gradients.py"), "--methods", "gail", "sac", "--seeds",
+         "0", "1", "--steps", "1200", "--out", str(out), "--cache", str(cache)], capture_output=True, text=True,
         cwd=tmp_path, timeout=600)
     assert proc.returncode == 0, proc.stderr
     rows = json.loads(out.read_text())
     assert sorted(map(json.dumps, rows)) == sorted(cache.read_text().splitlines())  # every fit kept as it finished
-    assert sorted((r["seed"], r["gradient"]) for r in rows) == [(0, "autograd"), (0, "by hand"), (1, "autograd"),
-                                                                (1, "by hand")]
+    assert sorted((r["method"], r["seed"], r["gradient"]) for r in rows) == [
+        (m, s, g) for m in ("gail", "sac") for s in (0, 1) for g in ("autograd", "by hand")]
+    assert "| sac | by hand | 2 |" in proc.stdout and "- all methods, 4 pairs" in proc.stdout
+    rows = [r for r in rows if r["method"] == "gail"]
     assert all(math.isfinite(r["final"]) and r["seconds"] > 0 for r in rows)
     table = next(chunk for chunk in proc.stdout.split("\n\n") if chunk.startswith("| method"))
     finals = {g: [r["final"] for r in sorted(rows, key=lambda r: r["seed"]) if r["gradient"] == g]
@@ -73,6 +75,6 @@ def test_the_paired_summary_counts_one_sided_failures_and_tests_them():
     # gail: both fail on seed 0; by hand alone on 1-5; McNemar: 5 of 5 one-sided pairs, p = 2 / 2**5
     assert "- gail, 10 pairs run with both gradients: below 0.8 with both 1, by hand only 5, autograd only 0 " \
            "(McNemar's exact p = 0.06)" in text
-    assert "airl" not in text.replace("both methods", "")
-    assert "- both methods, 10 pairs" in text
+    assert "airl" not in text.replace("all methods", "")
+    assert "- all methods, 10 pairs" in text
     assert script.paired_summary([row("gail", 0, "by hand", 0.1)]) == ""
