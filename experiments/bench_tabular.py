@@ -159,8 +159,8 @@ def bench_passes(side: int, horizon: int, dtype_name: str, device: str, repeats:
 
 
 def newton_over_seeds(side: int, seeds: list[int]) -> list[dict]:
-    """The default (Newton) fit of :func:`bench_ours_maxent` on other draws of the 100 demos, one per seed: its
-    counted passes, iterations and EPIC (one path of the trust region is one draw; how much they spread)."""
+    """The default (Newton) fit of :func:`bench_ours_maxent` on the 100 demos drawn with each of ``seeds``: its
+    counted passes, iterations and EPIC per draw (each draw takes its own path through the trust region)."""
     from irl.envs import gridworld_mdp
     from irl.inverse import maxent
     from irl.metrics import epic_distance

@@ -10,7 +10,7 @@ fit's final normalised return
 ``(R - R_random) / (R_demos - R_random)`` (the final policy, 10 deterministic episodes, as
 ``experiments/bench_adversarial.py`` scores it) and its wall time, one torch thread per fit.
 
-Usage: python experiments/compare_sac_gradients.py [--methods gail airl] [--seeds 0 1 2] [--steps 20000]
+Usage: python experiments/compare_sac_gradients.py [--methods gail airl sac] [--seeds 0 1 2] [--steps 20000]
            [--gradients hand autograd] [--workers 2] [--out FILE.json] [--cache FILE.jsonl] [--write-readme]
 
 ``--cache`` keeps every finished fit as a line of JSON: a fit already there (same method, seed, steps and gradient)
