@@ -158,18 +158,25 @@ def bench_passes(side: int, horizon: int, dtype_name: str, device: str, repeats:
     return out
 
 
-def newton_over_seeds(side: int, seeds: list[int]) -> list[dict]:
-    """The default (Newton) fit of :func:`bench_ours_maxent` on the 100 demos drawn with each of ``seeds``: its
-    counted passes, iterations and EPIC per draw (each draw takes its own path through the trust region)."""
+def block_problem(side: int, seed: int):
+    """The MaxEnt benchmark's problem: the ``side``×``side`` gridworld with a random reward and 4×4-cell block
+    features, and 100 soft-optimal demos drawn with ``seed``; returns (mdp, demos)."""
     from irl.envs import gridworld_mdp
-    from irl.inverse import maxent
-    from irl.metrics import epic_distance
     from irl.runs.generate import generate_tabular_demos
 
     kw = {"size": side, "reward": "random", "features": "blocks", "block_size": 4}
-    mdp, out = gridworld_mdp(**kw), []
+    return gridworld_mdp(**kw), generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=100, seed=seed)
+
+
+def newton_over_seeds(side: int, seeds: list[int]) -> list[dict]:
+    """The default (Newton) fit of :func:`bench_ours_maxent` on the 100 demos drawn with each of ``seeds``: its
+    counted passes, iterations and EPIC per draw (each draw takes its own path through the trust region)."""
+    from irl.inverse import maxent
+    from irl.metrics import epic_distance
+
+    out = []
     for seed in seeds:
-        demos = generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=100, seed=seed)
+        mdp, demos = block_problem(side, seed)
         result = maxent.fit(mdp, demos, reward="linear", seed=0, optimizer="newton")
         out.append({"seed": seed, "passes_counted": result.passes, "iterations": result.iterations,
                     "epic": epic_distance(mdp, mdp.reward, result.reward_table), "converged": result.converged})
@@ -186,17 +193,13 @@ def bench_ours_maxent(side: int, repeats: int) -> dict:
     """
     import torch
 
-    from irl.envs import gridworld_mdp
     from irl.envs.demo_counts import demo_counts
     from irl.inverse import maxent
     from irl.inverse.maxent_objective import maxent_objective
     from irl.metrics import epic_distance
-    from irl.runs.generate import generate_tabular_demos
     from irl.solvers.tabular_common import cpu_threads_for
 
-    kw = {"size": side, "reward": "random", "features": "blocks", "block_size": 4}
-    demos = generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=100, seed=0)
-    mdp = gridworld_mdp(**kw)
+    mdp, demos = block_problem(side, 0)
     counts = demo_counts(mdp, demos)
     reward = torch.zeros(mdp.n_env_states, mdp.n_actions, dtype=torch.float64)
     fits = {}

@@ -344,7 +344,7 @@ def trust_region_newton(
     def flat_base(rec: dict[str, Any]) -> np.ndarray | None:
         """The secant metric's base with the exact curvature ``l2`` along ``flat``, once one product has
         confirmed the likelihood is flat along it; None otherwise (``flat`` above)."""
-        if flat is None or l2 <= 0 or flat.size > DENSE_LIMIT or not np.linalg.norm(flat) > 0:
+        if flat is None or l2 <= 0 or flat.size > DENSE_LIMIT:
             return None
         v0 = flat / np.linalg.norm(flat)
         u, dD = visitation_change(rec, v0)

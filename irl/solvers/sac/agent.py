@@ -44,7 +44,6 @@ from irl.solvers.spaces import SetupError, flat_dim, space_spec
 __all__ = ["SACAgent"]
 
 
-
 def _flatten(params: list[torch.Tensor]) -> torch.Tensor:
     """Returns one flat tensor holding ``params``, each of which becomes a view of it."""
     flat = torch.cat([p.detach().reshape(-1) for p in params])
