@@ -168,18 +168,65 @@ def block_problem(side: int, seed: int):
     return gridworld_mdp(**kw), generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=100, seed=seed)
 
 
-def newton_over_seeds(side: int, seeds: list[int]) -> list[dict]:
-    """The default (Newton) fit of :func:`bench_ours_maxent` on the 100 demos drawn with each of ``seeds``: its
-    counted passes, iterations and EPIC per draw (each draw takes its own path through the trust region)."""
+def penalised_loss(mdp, demos, result) -> float:
+    """The objective a MaxEnt fit minimises, −L + ``l2/2 ‖θ‖²``, at its final reward: evaluated afresh, so fits
+    by different optimisers compare on the same footing."""
+    import torch
+
+    from irl.envs.demo_counts import demo_counts
+    from irl.inverse.maxent_objective import maxent_objective
+
+    table = torch.as_tensor(result.reward_table, dtype=torch.float64)
+    likelihood = float(maxent_objective(mdp, demo_counts(mdp, demos), table).value)
+    params = [p.detach() for p in result.reward_model.parameters() if p.requires_grad]
+    return -likelihood + 0.5 * result.config.l2 * float(sum((p.double() ** 2).sum() for p in params))
+
+
+def smallest_curvature(mdp, demos, result) -> float:
+    """The smallest eigenvalue of the penalised loss's Hessian in the weights at a linear fit's final reward (state
+    features ``Φ`` ``(S, F)``): ``Φᵀ (∂D/∂r) Φ + l2 I``, built column by column from F exact Hessian-vector products
+    (:func:`irl.inverse.maxent_newton.visitation_tangent`). Positive: the fit ended at a strict local minimum."""
+    import numpy as np
+    import torch
+
+    from irl.envs.demo_counts import demo_counts
+    from irl.inverse.maxent_newton import visitation_tangent
+    from irl.inverse.maxent_objective import maxent_objective
+    from irl.solvers import reward_table, state_visitation
+
+    counts = demo_counts(mdp, demos)
+    policy = maxent_objective(mdp, counts, torch.as_tensor(result.reward_table, dtype=torch.float64)).solution.policy
+    states = state_visitation(mdp, policy, initial=counts.likelihood_mass)
+    phi = result.reward_model.features.to(torch.float64)
+    columns = []
+    for i in range(phi.shape[1]):
+        u = reward_table(mdp, phi[:, i, None].expand(-1, mdp.n_actions).contiguous())
+        columns.append(phi.T @ visitation_tangent(mdp, policy, states, u)[: mdp.n_env_states].sum(1))
+    H = torch.stack(columns, 1).numpy()
+    return float(np.linalg.eigvalsh((H + H.T) / 2)[0] + result.config.l2)
+
+
+def optimisers_over_seeds(side: int, seeds: list[int]) -> list[dict]:
+    """The fits of :func:`bench_ours_maxent`, Newton and L-BFGS, on the 100 demos drawn with each of ``seeds``: per
+    draw Newton's counted passes and iterations, each optimiser's EPIC, penalised loss (:func:`penalised_loss`) and
+    convergence, and the EPIC between the two rewards. Each draw takes its own path through the trust region; and
+    with stochastic dynamics the likelihood need not be concave, so the two may end in different local optima."""
     from irl.inverse import maxent
     from irl.metrics import epic_distance
 
     out = []
     for seed in seeds:
         mdp, demos = block_problem(side, seed)
-        result = maxent.fit(mdp, demos, reward="linear", seed=0, optimizer="newton")
-        out.append({"seed": seed, "passes_counted": result.passes, "iterations": result.iterations,
-                    "epic": epic_distance(mdp, mdp.reward, result.reward_table), "converged": result.converged})
+        row: dict = {"seed": seed}
+        fits = {o: maxent.fit(mdp, demos, reward="linear", seed=0, optimizer=o) for o in ("newton", "lbfgs")}
+        row["epic_between"] = epic_distance(mdp, fits["newton"].reward_table, fits["lbfgs"].reward_table)
+        for optimizer, result in fits.items():
+            row[optimizer] = {"passes_counted": result.passes, "iterations": result.iterations,
+                              "epic": epic_distance(mdp, mdp.reward, result.reward_table),
+                              "loss": penalised_loss(mdp, demos, result), "converged": result.converged}
+            if row["epic_between"] > 0.01:  # apart: is each end a local minimum?
+                row[optimizer]["smallest_curvature"] = smallest_curvature(mdp, demos, result)
+        out.append(row)
     return out
 
 
@@ -379,18 +426,42 @@ def maxent_table(results: list[dict], messages: list[dict]) -> str:
              "alone 1, Hessian-vector product 1, policy table + state sweep 1), independent of the machine's load.")
     spread = [m for m in results if m.get("seeds")]
     if spread:
-        parts = []
-        for m in spread:
-            counted = [r["passes_counted"] for r in m["seeds"]]
-            parts.append(f"{m['side']}×{m['side']}: {', '.join(f'{c:.0f}' for c in counted)} (mean "
-                         f"{statistics.mean(counted):.0f}; {sum(r['converged'] for r in m['seeds'])} of {len(counted)} "
-                         f"converged)")
-        seeds = ", ".join(str(r["seed"]) for r in spread[0]["seeds"])
-        notes += (f"\n\nThe same Newton fit on the demos drawn with seeds {seeds} (the fits above use seed 0), passes "
-                  f"counted: {'; '.join(parts)}. Each draw takes its own path through the trust region.")
+        notes += "\n\n" + seeds_note(spread)
     if not goals:
         return f"{table}\n\n{notes}"
     return f"{table}\n\n{notes}\n\nThe issues' goals, as measured in this run: {'; '.join(goals)}."
+
+
+def seeds_note(spread: list[dict]) -> str:
+    """The paragraph on the fits over several demo draws (:func:`optimisers_over_seeds`): Newton's counted passes,
+    both optimisers' EPIC, and the draws where the two ended apart (> 0.01 EPIC between their rewards)."""
+    seeds = ", ".join(str(r["seed"]) for r in spread[0]["seeds"])
+    passes, epics, apart = [], [], []
+    for m in spread:
+        runs, size = m["seeds"], f"{m['side']}×{m['side']}"
+        counted = [r["newton"]["passes_counted"] for r in runs]
+        converged = sum(r[o]["converged"] for r in runs for o in ("newton", "lbfgs"))
+        passes.append(f"{size}: {', '.join(f'{c:.0f}' for c in counted)} (mean {statistics.mean(counted):.0f})")
+        pairs = ", ".join(f"{r['newton']['epic']:.3f} / {r['lbfgs']['epic']:.3f}" for r in runs)
+        epics.append(f"{size}: {pairs} ({converged} of {2 * len(runs)} fits converged)")
+        for r in runs:
+            if r["epic_between"] > 0.01:
+                n, b = r["newton"], r["lbfgs"]
+                lower = "Newton" if n["loss"] < b["loss"] else "L-BFGS"
+                kind = ("both strict local minima" if min(n["smallest_curvature"], b["smallest_curvature"]) > 0
+                        else "not both minima")
+                apart.append(f"{size} seed {r['seed']}: {r['epic_between']:.3f} EPIC apart, {kind} (smallest Hessian "
+                             f"eigenvalue {n['smallest_curvature']:.2g} for Newton, {b['smallest_curvature']:.2g} for "
+                             f"L-BFGS); {lower}'s penalised loss is the lower, by {abs(n['loss'] - b['loss']):.2g}")
+    text = (f"The same two fits on the demos drawn with seeds {seeds} (the fits above use seed 0). Newton's passes "
+            f"counted: {'; '.join(passes)}; each draw takes its own path through the trust region. EPIC, Newton / "
+            f"L-BFGS: {'; '.join(epics)}.")
+    if not apart:
+        return text + " On every draw the two rewards are within 0.01 EPIC of each other."
+    draws = sum(len(m["seeds"]) for m in spread)
+    return (text + f" The two optimisers' rewards end more than 0.01 EPIC apart on {len(apart)} of {draws} draws: "
+            f"{'; '.join(apart)}. With the slippery grid's stochastic dynamics the likelihood need not be concave; "
+            "where both ends are minima, each optimiser found its own.")
 
 
 def main() -> None:
@@ -405,8 +476,8 @@ def main() -> None:
     parser.add_argument("--imitation-max-side", type=int, default=48, help="its dense model is S*A*S floats")
     parser.add_argument("--maxent", action="store_true", help="also time a MaxEnt gradient and fit (32, 48)")
     parser.add_argument("--maxent-seeds", type=int, nargs="*", default=[],
-                        help="with --maxent: also fit with Newton on these other demo draws and report the spread "
-                             "of its counted passes")
+                        help="with --maxent: also fit with Newton and L-BFGS on these demo draws and report "
+                             "Newton's counted passes and both optimisers' EPIC per draw")
     parser.add_argument("--write-readme", action="store_true",
                         help="write the table(s) into their generated blocks of experiments/README.md")
     parser.add_argument("--imitation-worker", type=int, default=None, help=argparse.SUPPRESS)
@@ -456,7 +527,7 @@ def main() -> None:
         print("\nexact MaxEnt (linear reward on 4x4-cell block features, 100 demos), float64 CPU")
         for side in (32, 48):
             m = bench_ours_maxent(side, args.repeats)
-            maxent_results.append({"side": side, **m, "seeds": newton_over_seeds(side, args.maxent_seeds)})
+            maxent_results.append({"side": side, **m, "seeds": optimisers_over_seeds(side, args.maxent_seeds)})
             print(
                 f"  {side}x{side}: gradient {m['gradient_seconds']:.4f} s, full fit {m['fit_seconds']:.2f} s "
                 f"({m['fit_iterations']} iterations, converged {m['converged']})",

@@ -11,7 +11,10 @@ evaluation is counted in passes (one soft value iteration + one visitation): the
 ``evaluations`` and ``passes``.
 
 ``converged`` means: Newton or L-BFGS (linear, tabular) brought the largest gradient entry of the
-penalised objective below ``grad_tol`` before ``max_iters`` iterations; Adam (mlp) did
+penalised objective below ``grad_tol`` before ``max_iters`` iterations: a stationary point, which with
+stochastic dynamics need not be the best one (``experiments/bench_tabular.py --maxent-seeds`` finds
+demo draws of the slippery gridworld where Newton and L-BFGS stop at two different strict local
+minima; its block in experiments/README.md has them); Adam (mlp) did
 that, or the objective stopped improving (by less than ``plateau_tol`` of its size over
 ``plateau_steps`` steps) before ``max_iters`` steps. A NaN or inf in the reward, the
 values or the gradient stops the fit with :class:`irl._checks.NonFiniteError`.
