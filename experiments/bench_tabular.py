@@ -168,33 +168,32 @@ def block_problem(side: int, seed: int):
     return gridworld_mdp(**kw), generate_tabular_demos("irl/Gridworld-v0", env_kwargs=kw, episodes=100, seed=seed)
 
 
-def penalised_loss(mdp, demos, result) -> float:
-    """The objective a MaxEnt fit minimises, −L + ``l2/2 ‖θ‖²``, at its final reward: evaluated afresh, so fits
-    by different optimisers compare on the same footing."""
+def penalised_loss(mdp, counts, result) -> float:
+    """The objective a MaxEnt fit minimises, −L + ``l2/2 ‖θ‖²``, at its final reward, from the demos' ``counts``
+    (:func:`irl.envs.demo_counts.demo_counts`): evaluated afresh, so fits by different optimisers compare on the
+    same footing."""
     import torch
 
-    from irl.envs.demo_counts import demo_counts
     from irl.inverse.maxent_objective import maxent_objective
 
     table = torch.as_tensor(result.reward_table, dtype=torch.float64)
-    likelihood = float(maxent_objective(mdp, demo_counts(mdp, demos), table).value)
+    likelihood = float(maxent_objective(mdp, counts, table).value)
     params = [p.detach() for p in result.reward_model.parameters() if p.requires_grad]
     return -likelihood + 0.5 * result.config.l2 * float(sum((p.double() ** 2).sum() for p in params))
 
 
-def smallest_curvature(mdp, demos, result) -> float:
+def smallest_curvature(mdp, counts, result) -> float:
     """The smallest eigenvalue of the penalised loss's Hessian in the weights at a linear fit's final reward (state
     features ``Φ`` ``(S, F)``): ``Φᵀ (∂D/∂r) Φ + l2 I``, built column by column from F exact Hessian-vector products
-    (:func:`irl.inverse.maxent_newton.visitation_tangent`). Positive: the fit ended at a strict local minimum."""
+    (:func:`irl.inverse.maxent_newton.visitation_tangent`), ``counts`` the demos' as in :func:`penalised_loss`.
+    Positive: the fit ended at a strict local minimum."""
     import numpy as np
     import torch
 
-    from irl.envs.demo_counts import demo_counts
     from irl.inverse.maxent_newton import visitation_tangent
     from irl.inverse.maxent_objective import maxent_objective
     from irl.solvers import reward_table, state_visitation
 
-    counts = demo_counts(mdp, demos)
     policy = maxent_objective(mdp, counts, torch.as_tensor(result.reward_table, dtype=torch.float64)).solution.policy
     states = state_visitation(mdp, policy, initial=counts.likelihood_mass)
     phi = result.reward_model.features.to(torch.float64)
@@ -211,21 +210,23 @@ def optimisers_over_seeds(side: int, seeds: list[int]) -> list[dict]:
     draw Newton's counted passes and iterations, each optimiser's EPIC, penalised loss (:func:`penalised_loss`) and
     convergence, and the EPIC between the two rewards. Each draw takes its own path through the trust region; and
     with stochastic dynamics the likelihood need not be concave, so the two may end in different local optima."""
+    from irl.envs.demo_counts import demo_counts
     from irl.inverse import maxent
     from irl.metrics import epic_distance
 
     out = []
     for seed in seeds:
         mdp, demos = block_problem(side, seed)
+        counts = demo_counts(mdp, demos)
         row: dict = {"seed": seed}
         fits = {o: maxent.fit(mdp, demos, reward="linear", seed=0, optimizer=o) for o in ("newton", "lbfgs")}
         row["epic_between"] = epic_distance(mdp, fits["newton"].reward_table, fits["lbfgs"].reward_table)
         for optimizer, result in fits.items():
             row[optimizer] = {"passes_counted": result.passes, "iterations": result.iterations,
                               "epic": epic_distance(mdp, mdp.reward, result.reward_table),
-                              "loss": penalised_loss(mdp, demos, result), "converged": result.converged}
+                              "loss": penalised_loss(mdp, counts, result), "converged": result.converged}
             if row["epic_between"] > 0.01:  # apart: is each end a local minimum?
-                row[optimizer]["smallest_curvature"] = smallest_curvature(mdp, demos, result)
+                row[optimizer]["smallest_curvature"] = smallest_curvature(mdp, counts, result)
         out.append(row)
     return out
 

@@ -76,4 +76,4 @@ def test_smallest_curvature_matches_finite_differences_of_the_gradient():
     H = np.stack([(grad(theta + eps * e) - grad(theta - eps * e)) / (2 * eps)
                   for e in torch.eye(theta.numel(), dtype=torch.float64)], 1)
     expected = np.linalg.eigvalsh((H + H.T) / 2)[0]
-    assert abs(bench_tabular.smallest_curvature(mdp, demos, result) - expected) <= 1e-6 * max(1.0, abs(expected))
+    assert abs(bench_tabular.smallest_curvature(mdp, counts, result) - expected) <= 1e-6 * max(1.0, abs(expected))
