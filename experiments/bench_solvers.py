@@ -63,10 +63,12 @@ def run_ours(steps: int, arch: int, seed: int, device: str) -> tuple[object, flo
 
 def run_sb3(steps: int, arch: int, seed: int, device: str) -> tuple[object, float, float]:
     from stable_baselines3 import SAC
+    from stable_baselines3.common.logger import Logger
 
     model = SAC("MlpPolicy", ENV_ID, seed=seed, device=device, buffer_size=1_000_000, train_freq=1,
                 gradient_steps=1, ent_coef="auto", target_entropy="auto", policy_kwargs={"net_arch": [arch, arch]},
                 **SHARED)
+    model.set_logger(Logger(folder=None, output_formats=[]))  # SB3's default makes an empty /tmp/SB3-<time> per run
     wall, cpu = time.perf_counter(), time.process_time()
     model.learn(total_timesteps=steps)
     seconds, cpu_seconds = time.perf_counter() - wall, time.process_time() - cpu

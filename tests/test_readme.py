@@ -230,6 +230,7 @@ def test_the_stable_baselines3_example_runs_verbatim_and_beats_uniform_actions(s
     import torch
 
     torch.set_num_threads(1)
+    monkeypatch.setenv("SB3_LOGDIR", str(scratch / "sb3"))  # SB3's logger folder, else a new one in /tmp per run
     (line,) = _run_block(_py_block("Use a learned reward in Stable-Baselines3"), scratch, monkeypatch)
     found = re.fullmatch(r"true return: PPO on the learned reward (\S+), uniform actions (\S+), the demos (\S+)",
                          line)
