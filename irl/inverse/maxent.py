@@ -308,7 +308,7 @@ def _constant_direction(model: torch.nn.Module) -> np.ndarray | None:
     checks that and preconditions along it exactly.
     """
     if isinstance(model, TabularReward):
-        return np.ones(sum(p.numel() for p in model.parameters() if p.requires_grad))
+        return np.ones(_n_params(model))
     if not isinstance(model, LinearReward) or model.features is None:
         return None
     phi = model.features.to("cpu", torch.float64)
@@ -317,9 +317,14 @@ def _constant_direction(model: torch.nn.Module) -> np.ndarray | None:
     return theta if np.abs(phi @ theta - 1.0).max() <= 1e-9 else None
 
 
+def _n_params(model: torch.nn.Module) -> int:
+    """How many trainable parameters ``model`` has: the length of the flat parameter vector θ."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
 def _scale(curvature: np.ndarray | None, model: torch.nn.Module) -> np.ndarray:
     """The diagonal preconditioner of the parameters: ``curvature``, or ones where there is none."""
-    n = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    n = _n_params(model)
     return np.ones(n) if curvature is None or curvature.size != n else curvature
 
 
